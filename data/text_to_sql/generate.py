@@ -72,7 +72,7 @@ DOMAINS = [
         schema="departments(id, name, city)\n"
                "employees(id, name, role, salary, hire_year, department_id)",
         table="employees", plural="employees", name_col="name", name_noun="names",
-        cat_col="role", cat_phrase="with the role {v}", cat_noun="role",
+        cat_col="role", cat_phrase="working as {v}", cat_noun="role",
         cat_values=("Engineer", "Analyst", "Manager", "Designer", "Accountant", "Recruiter",
                     "Technician", "Consultant", "Lawyer", "Architect", "Chemist"),
         num_col="salary", num_noun="salary",

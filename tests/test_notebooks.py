@@ -1,0 +1,68 @@
+"""Each course notebook executed once: papermill injects parameters, nbval runs and checks it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from helpers import nbclean
+from helpers.env import REPO_URL, ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+REQUIRED = {"03-huggingface-trl": {"dry_run", "model_id", "max_steps", "learning_rate", "lora_r",
+                                   "eval_samples", "seed", "output_dir"}}
+
+
+def expectations_03(m):
+    """Dry run of the TRL walkthrough: bounded, and a clear gain from fine-tuning."""
+    assert m["dry_run"] is True and m["train_steps"] == 30 and m["eval_samples"] == 40
+    assert 0 <= m["base_execution_accuracy"] <= 0.1
+    assert m["finetuned_execution_accuracy"] >= m["base_execution_accuracy"] + 0.25
+    assert m["finetuned_exact_match"] > m["base_exact_match"]
+    assert m["final_train_loss"] < 0.5 and m["trained_tokens"] > 10_000
+    assert m["merged_agreement"] == 1.0
+
+
+EXPECT = {"03-huggingface-trl": expectations_03}
+
+
+def test_every_notebook_is_covered():
+    assert NOTEBOOKS and {nb.stem for nb in NOTEBOOKS} <= set(EXPECT)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nbclean.unclean_cells(nb) == [], "outputs outside nbval-checked cells: run make clean-notebooks"
+    badge = f"colab.research.google.com/github/{REPO_URL.split('github.com/')[1]}/blob/main/notebooks/{path.name}"
+    assert badge in nb.cells[0].source
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert 'if "google.colab" in sys.modules' in first_code.source
+    params = papermill.inspect_notebook(str(path))
+    assert REQUIRED.get(path.stem, {"dry_run", "output_dir"}) <= set(params)
+    assert params["dry_run"]["default"] == "True"
+    assert all(p["help"] for p in params.values()), "every parameter needs a one-line comment"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_meets_its_figures(path, tmp_path):
+    out_dir = tmp_path / "out"
+    prepared = ROOT / "runs" / "test" / path.name  # beside runs/, so relative paths still resolve
+    prepared.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(path), str(prepared), parameters={"dry_run": True, "output_dir": str(out_dir)},
+                               prepare_only=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+         "--nbval-sanitize-with", str(ROOT / "tests" / "sanitize.cfg"), "--rootdir", str(prepared.parent),
+         str(prepared)],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    print(json.dumps(metrics, indent=2))
+    EXPECT[path.stem](metrics)

@@ -1,0 +1,37 @@
+import json
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from helpers import runall
+
+
+def tiny_notebook(path, body):
+    params = new_code_cell("dry_run = False\noutput_dir = 'out'\nfactor = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell(body)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, path)
+    return path
+
+
+WRITES = ("import json, pathlib\np = pathlib.Path(output_dir); p.mkdir(parents=True, exist_ok=True)\n"
+          "(p / 'metrics.json').write_text(json.dumps({'accuracy': 0.25 * factor, 'dry': dry_run}))")
+
+
+def test_parse_value():
+    assert [runall.parse_value(v) for v in ["3", "1e-3", "True", "None", "abc", "org/model"]] == [
+        3, 0.001, True, None, "abc", "org/model"]
+
+
+def test_runs_every_notebook_and_summarises(tmp_path):
+    good = tiny_notebook(tmp_path / "01-good.ipynb", WRITES)
+    bad = tiny_notebook(tmp_path / "02-bad.ipynb", "raise RuntimeError('boom')")
+    runs = tmp_path / "runs"
+    code = runall.main([str(good), str(bad), "--runs", str(runs), "-p", "factor=2"])
+    assert code == 1  # one notebook failed
+    summary = json.loads((runs / "summary.json").read_text())
+    assert summary[0]["status"] == "ok" and summary[0]["accuracy"] == 0.5 and summary[0]["dry"] is True
+    assert summary[1]["status"].startswith("failed: PapermillExecutionError") and "boom" in summary[1]["status"]
+    assert (runs / "02-bad.ipynb").exists()  # the failed copy is kept for reading
+    assert "| 01-good.ipynb" in (runs / "summary.md").read_text()
