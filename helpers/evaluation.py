@@ -68,6 +68,16 @@ def execution_match(db: str | Path, predicted: str, gold: str) -> tuple[bool, st
     return same, "" if same else f"{len(got)} rows, expected {len(expected)}"
 
 
+SHAPES = [("join", "join "), ("group by", "group by"), ("order by + limit", "order by"),
+          ("aggregate", r"(count|avg|max|min|sum)\("), ("filter", "where ")]
+
+
+def sql_shape(sql: str) -> str:
+    """The main construct of a query, checked from the hardest: join, group by, ... select."""
+    text = normalize_sql(sql)
+    return next((name for name, pattern in SHAPES if re.search(pattern, text)), "select")
+
+
 def prompt_messages(example: dict) -> list[dict]:
     """The messages a model sees: everything before the assistant's answer."""
     return [m for m in example["messages"] if m["role"] != "assistant"]
@@ -83,13 +93,12 @@ def generate_sql(model, tokenizer, examples: list[dict], batch_size: int = 16,
                  max_new_tokens: int = 64, desc: str = "generating") -> list[str]:
     """Greedy replies for each example's prompt, batched with left padding."""
     model.eval()
-    tokenizer.padding_side = "left"
     prompts = [tokenizer.apply_chat_template(prompt_messages(ex), tokenize=False,
                                              add_generation_prompt=True) for ex in examples]
     replies: list[str] = []
     for i in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch"):
         batch = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True,
-                          add_special_tokens=False).to(model.device)
+                          padding_side="left", add_special_tokens=False).to(model.device)
         out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id)
         replies += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:],
@@ -103,7 +112,8 @@ def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd
     for ex, reply in zip(examples, replies, strict=True):
         sql, gold = extract_sql(reply), gold_sql(ex)
         ok, why = execution_match(db_dir / f"{ex['db_id']}.sqlite", sql, gold)
-        rows.append({"db_id": ex["db_id"], "question": ex["messages"][-2]["content"],
+        rows.append({"db_id": ex["db_id"], "shape": sql_shape(gold),
+                     "question": ex["messages"][-2]["content"],
                      "gold": gold, "predicted": sql, "execution_match": ok,
                      "exact_match": exact_match(sql, gold), "note": why})
     return pd.DataFrame(rows)
@@ -124,6 +134,14 @@ def compare(base: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
     """Accuracy table of two scored runs, one row per metric, fractions 0..1."""
     metrics = ["execution_match", "exact_match"]
     return pd.DataFrame({"base": base[metrics].mean(), "fine-tuned": tuned[metrics].mean()})
+
+
+def compare_by_shape(base: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
+    """Execution accuracy per SQL shape for two scored runs, with question counts."""
+    table = pd.DataFrame({"questions": base.groupby("shape").size(),
+                          "base": base.groupby("shape").execution_match.mean(),
+                          "fine-tuned": tuned.groupby("shape").execution_match.mean()})
+    return table.sort_values("fine-tuned")
 
 
 def side_by_side(base: pd.DataFrame, tuned: pd.DataFrame, n: int = 5) -> pd.DataFrame:

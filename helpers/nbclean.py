@@ -27,15 +27,17 @@ def unclean_cells(nb) -> list[int]:
 
 
 def clean(nb, reference=None):
-    """Strip outputs and counts of unchecked cells; copy checked outputs from `reference`."""
-    fresh = {c.get("id"): c for c in reference.cells} if reference is not None else {}
+    """Strip outputs and counts of unchecked cells; copy checked outputs from `reference`.
+
+    Cells are matched by their source, which papermill leaves as it was."""
+    fresh = {c.source: c for c in reference.cells} if reference is not None else {}
     count = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         if is_checked(cell):
-            if cell.get("id") in fresh:
-                cell.outputs = fresh[cell.id].outputs
+            if cell.source in fresh:
+                cell.outputs = fresh[cell.source].outputs
             count += 1
             cell.execution_count = count  # nbval skips cells with a null count
         else:

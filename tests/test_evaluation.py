@@ -82,6 +82,27 @@ def test_batched_generation_equals_single(embedded):
     short = example("How many employees are there?", "")
     long = example("List the names of all employees hired after 2010 whose salary is above the "
                    "average salary of the employees in the Sales department.", "")
+    side = tokenizer.padding_side
     alone = ev.generate_sql(model, tokenizer, [short], max_new_tokens=16)
     batched = ev.generate_sql(model, tokenizer, [long, short], batch_size=2, max_new_tokens=16)
     assert len(batched) == 2 and batched[1] == alone[0] and alone[0].strip()
+    assert tokenizer.padding_side == side  # training after evaluation still pads as before
+
+
+def test_sql_shape_picks_the_hardest_construct():
+    assert ev.sql_shape("SELECT a FROM t JOIN u ON t.x = u.id GROUP BY a") == "join"
+    assert ev.sql_shape("SELECT role, COUNT(*) FROM e GROUP BY role") == "group by"
+    assert ev.sql_shape("SELECT name FROM e ORDER BY salary DESC LIMIT 3") == "order by + limit"
+    assert ev.sql_shape("SELECT AVG(x) FROM e WHERE y = 'Joined'") == "aggregate"
+    assert ev.sql_shape("SELECT name FROM e WHERE role = 'Group by'") == "filter"
+    assert ev.sql_shape("SELECT name FROM e") == "select"
+
+
+def test_compare_by_shape_counts_and_scores():
+    rows = [example("q1", GOLD_TOP), example("q2", "SELECT COUNT(*) FROM employees"),
+            example("q3", "SELECT COUNT(*) FROM employees WHERE salary > 50000")]
+    base = ev.score(rows, ["nope", "nope", "nope"])
+    tuned = ev.score(rows, [GOLD_TOP, "SELECT COUNT(*) FROM employees", "SELECT 0"])
+    table = ev.compare_by_shape(base, tuned)
+    assert table.loc["aggregate"].tolist() == [2, 0.0, 0.5]
+    assert table.loc["order by + limit"].tolist() == [1, 0.0, 1.0]
