@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import shutil
 import time
 from pathlib import Path
@@ -65,6 +66,9 @@ def quantization_config() -> BitsAndBytesConfig | None:
     """QLoRA's 4-bit NF4 settings on a CUDA GPU; None on CPU, where bitsandbytes cannot run."""
     if not torch.cuda.is_available():
         return None
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ImportError("QLoRA needs bitsandbytes on a GPU: pip install -e '.[gpu]' "
+                          "(or pip install bitsandbytes), or load without quantize=True.")
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",

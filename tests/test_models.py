@@ -1,4 +1,5 @@
 import importlib.metadata
+import importlib.util
 
 import pytest
 import torch
@@ -47,3 +48,10 @@ def test_no_quantization_without_gpu():
         assert models.quantization_config().load_in_4bit
     else:
         assert models.quantization_config() is None
+
+
+def test_gpu_without_bitsandbytes_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match="pip install -e '.\\[gpu\\]'"):
+        models.quantization_config()
