@@ -37,7 +37,7 @@ def run_notebook(path: Path, runs: Path, parameters: dict) -> dict:
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(path), str(runs / path.name), parameters=params,
-                                   cwd=str(path.parent), progress_bar=False)
+                                   cwd=str(path.parent), progress_bar=True)
         status = "ok"
     except Exception as err:  # papermill saves the failed copy; report and go on
         status = f"failed: {type(err).__name__}: {str(err).strip().splitlines()[-1][:120]}"
