@@ -2,7 +2,7 @@
 
 Each module covers one concern; notebooks import the module they need:
 
-    from helpers import env, models, sql_eval, training, plots
+    from helpers import datasets, env, evaluation, models, plots, training
 """
 
 __version__ = "0.1.0"

@@ -44,6 +44,7 @@ def convert_gguf(gguf: Path, out_dir: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)  # a damaged earlier folder is replaced
     tmp.rename(out_dir)  # atomic: an interrupted conversion never leaves a half folder
     return out_dir
 

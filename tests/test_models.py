@@ -24,6 +24,8 @@ def test_missing_wheel_says_how_to_install(monkeypatch):
 
 def test_conversion_from_gguf_then_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FT_COURSE_CACHE", str(tmp_path))
+    (tmp_path / models.EMBEDDED_NAME).mkdir()  # a damaged folder from an interrupted older run
+    (tmp_path / models.EMBEDDED_NAME / "config.json").write_text("{}")
     folder = models.embedded_model_dir()  # converts from the GGUF (about 20 s)
     assert (folder / "model.safetensors").exists() and not folder.with_name(folder.name + ".tmp").exists()
 
