@@ -1,4 +1,4 @@
-"""Where the course runs: Colab or not, offline switches, cache folders, paths."""
+"""Where the course runs: offline switches, cache folders, paths."""
 
 from __future__ import annotations
 
@@ -10,11 +10,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 REPO_URL = "https://github.com/genai-course/fine-tuning-course"
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
-
-
-def in_colab() -> bool:
-    """True inside Google Colab."""
-    return "google.colab" in sys.modules
 
 
 def is_local_model(model_id: str | None) -> bool:

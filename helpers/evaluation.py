@@ -12,9 +12,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from helpers.env import DATA_DIR
+from helpers.datasets import TEXT_TO_SQL
 
-DB_DIR = DATA_DIR / "text_to_sql" / "databases"
+DB_DIR = TEXT_TO_SQL / "databases"
 MAX_SQL_STEPS = 2_000_000  # SQLite VM steps before a runaway query is stopped
 FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.S | re.I)
 QUOTED = re.compile(r"('(?:[^']|'')*')")
@@ -113,7 +113,7 @@ def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd
         sql, gold = extract_sql(reply), gold_sql(ex)
         ok, why = execution_match(db_dir / f"{ex['db_id']}.sqlite", sql, gold)
         rows.append({"db_id": ex["db_id"], "shape": sql_shape(gold),
-                     "question": ex["messages"][-2]["content"],
+                     "question": prompt_messages(ex)[-1]["content"],
                      "gold": gold, "predicted": sql, "execution_match": ok,
                      "exact_match": exact_match(sql, gold), "note": why})
     return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from helpers.datasets import TEXT_TO_SQL
-from helpers.evaluation import run_sql
+from helpers.evaluation import DB_DIR, run_sql
 
 SPLITS = ("train", "validation", "test")
 LITERAL = re.compile(r"'([^']*)'|\b(\d+)\b")
@@ -52,10 +52,10 @@ def test_another_seed_gives_other_data(tmp_path):
 def test_sizes_and_domains():
     sizes = {split: len(rows(split)) for split in SPLITS}
     assert sizes["train"] >= 500 and sizes["test"] >= 100 and sizes["validation"] > 0
-    dbs = sorted(p.stem for p in (TEXT_TO_SQL / "databases").glob("*.sqlite"))
+    dbs = sorted(p.stem for p in DB_DIR.glob("*.sqlite"))
     assert dbs == ["company", "library", "shop"]
     for db in dbs:
-        tables = run_sql(TEXT_TO_SQL / "databases" / f"{db}.sqlite",
+        tables = run_sql(DB_DIR / f"{db}.sqlite",
                          "SELECT name FROM sqlite_master WHERE type = 'table'")
         assert 2 <= len(tables) <= 4
 
@@ -68,7 +68,7 @@ def test_every_line_is_a_chat_example_whose_gold_sql_returns_rows(split):
         assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"], where
         assert all(set(m) == {"role", "content"} and m["content"].strip() for m in row["messages"]), where
         assert "Schema:" in row["messages"][0]["content"], where
-        result = run_sql(TEXT_TO_SQL / "databases" / f"{row['db_id']}.sqlite", row["messages"][2]["content"])
+        result = run_sql(DB_DIR / f"{row['db_id']}.sqlite", row["messages"][2]["content"])
         assert result and result not in ([(0,)], [(None,)]), where
 
 
