@@ -34,6 +34,8 @@ def run_notebook(path: Path, runs: Path, parameters: dict) -> dict:
 
     out_dir = runs / path.stem
     params = {"dry_run": True, "output_dir": str(out_dir), **parameters}
+    metrics_file = out_dir / "metrics.json"
+    metrics_file.unlink(missing_ok=True)  # a failed run must not report an earlier run's figures
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(path), str(runs / path.name), parameters=params,
@@ -41,7 +43,6 @@ def run_notebook(path: Path, runs: Path, parameters: dict) -> dict:
         status = "ok"
     except Exception as err:  # papermill saves the failed copy; report and go on
         status = f"failed: {type(err).__name__}: {str(err).strip().splitlines()[-1][:120]}"
-    metrics_file = out_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     return {"notebook": path.name, "status": status,
             "seconds": round(time.perf_counter() - start, 1), **metrics}

@@ -28,10 +28,13 @@ def test_runs_every_notebook_and_summarises(tmp_path):
     good = tiny_notebook(tmp_path / "01-good.ipynb", WRITES)
     bad = tiny_notebook(tmp_path / "02-bad.ipynb", "raise RuntimeError('boom')")
     runs = tmp_path / "runs"
+    (runs / "02-bad").mkdir(parents=True)
+    (runs / "02-bad" / "metrics.json").write_text('{"accuracy": 0.9}')  # left by an earlier run
     code = runall.main([str(good), str(bad), "--runs", str(runs), "-p", "factor=2"])
     assert code == 1  # one notebook failed
     summary = json.loads((runs / "summary.json").read_text())
     assert summary[0]["status"] == "ok" and summary[0]["accuracy"] == 0.5 and summary[0]["dry"] is True
     assert summary[1]["status"].startswith("failed: PapermillExecutionError") and "boom" in summary[1]["status"]
+    assert "accuracy" not in summary[1]  # the stale figures are not reported as this run's
     assert (runs / "02-bad.ipynb").exists()  # the failed copy is kept for reading
     assert "| 01-good.ipynb" in (runs / "summary.md").read_text()
