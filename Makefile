@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench data clean-notebooks clean
+.PHONY: install run test test-fast bench data validate clean-notebooks clean
 
 install: $(STAMP)
 
@@ -30,13 +30,19 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
-## Training throughput: this walkthrough's configuration against TRL's defaults
+## Benchmarks: TRL training throughput; validating a 100,000-example file against the cookbook loop
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/validate_throughput.py
 
-## Regenerate the committed dataset (byte-identical for the same seed)
+## Regenerate the committed datasets (byte-identical for the same seed)
 data: $(STAMP)
 	$(PY) data/text_to_sql/generate.py
+	$(PY) data/recipes/generate.py
+
+## Check a training file before uploading it: make validate FILE=path.jsonl [MODEL=name]
+validate: $(STAMP)
+	$(PY) -m helpers.validate $(FILE) $(if $(MODEL),--model $(MODEL))
 
 ## Strip outputs except the nbval-checked cells before committing
 clean-notebooks: $(STAMP)

@@ -54,6 +54,7 @@ CODES = {  # code: (severity, what it means)
 }
 
 ROLES = ("system", "user", "assistant", "tool", "function")
+PLAIN_ROLES = ("system", "user", "assistant")
 MESSAGE_KEYS = {
     "system": {"role", "content", "name"},
     "user": {"role", "content", "name"},
@@ -208,7 +209,14 @@ def _check_messages(messages, prefix: str = "") -> Iterator[tuple[str, str]]:
         return
     call_ids: set = set()
     for i, m in enumerate(messages):
-        yield from _check_message(m, f"{prefix}messages[{i}]", call_ids)
+        if not _is_plain(m):
+            yield from _check_message(m, f"{prefix}messages[{i}]", call_ids)
+
+
+def _is_plain(m) -> bool:
+    """Fast path: a {role, content} message with text content passes every message rule."""
+    return (type(m) is dict and len(m) == 2 and type(m.get("content")) is str
+            and m.get("role") in PLAIN_ROLES and (m["content"] or m["role"] != "assistant"))
 
 
 def _check_unknown_keys(row: dict, allowed: set, where: str = "example") -> Iterator[tuple[str, str]]:

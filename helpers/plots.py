@@ -1,4 +1,4 @@
-"""Plots the notebooks show: loss curves and before/after accuracy."""
+"""Plots the notebooks show: loss curves, before/after accuracy, tokens per training example."""
 
 from __future__ import annotations
 
@@ -26,3 +26,16 @@ def plot_accuracy(table: pd.DataFrame, title: str = "Base vs fine-tuned"):
         ax.bar_label(bars, fmt="%.0f%%")
     ax.figure.tight_layout()
     return ax.figure
+
+
+def plot_token_counts(example_tokens: list[int], limit: int | None = None, title: str = "Tokens per example"):
+    """Histogram of tokens per training example, with the model's limit when it is in view."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(example_tokens, bins=min(40, max(5, len(set(example_tokens)))), color="tab:blue", alpha=0.8)
+    if limit and max(example_tokens, default=0) > 0.5 * limit:
+        ax.axvline(limit, color="tab:red", linestyle="--", label=f"limit {limit:,}")
+        ax.legend()
+    ax.set(xlabel="tokens (billed)", ylabel="examples", title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

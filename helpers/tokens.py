@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -85,10 +86,22 @@ def encoding_for(model: str) -> tiktoken.Encoding:
 
 
 def token_lengths(texts: list[str], enc: tiktoken.Encoding) -> list[int]:
-    """Token count of each text; each distinct text is encoded once, in parallel batches."""
+    """Token count of each text; each distinct text is encoded once, the work split over the CPUs."""
     unique = list(dict.fromkeys(texts))
-    # Special-token text such as "<|endoftext|>" is ordinary text in training data.
-    lengths = dict(zip(unique, map(len, enc.encode_ordinary_batch(unique, num_threads=4))))
+    workers = min(os.cpu_count() or 1, 8, max(1, len(unique) // 1000))
+
+    def lengths_of(chunk: list[str]) -> list[int]:
+        # Special-token text such as "<|endoftext|>" is ordinary text in training data.
+        return [len(enc.encode_ordinary(t)) for t in chunk]
+
+    if workers == 1:
+        counts = lengths_of(unique)
+    else:  # tiktoken releases the GIL while it encodes, so threads run in parallel
+        size = -(-len(unique) // workers)
+        with ThreadPoolExecutor(workers) as pool:
+            counts = [n for part in pool.map(lengths_of, [unique[i:i + size] for i in range(0, len(unique), size)])
+                      for n in part]
+    lengths = dict(zip(unique, counts))
     return [lengths[t] for t in texts]
 
 

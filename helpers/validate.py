@@ -50,6 +50,7 @@ class Report:
     stats: dict = field(default_factory=dict)
     valid_lines: list[int] = field(default_factory=list)
     example_tokens: list[int] = field(default_factory=list)
+    assistant_tokens: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -166,6 +167,9 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # strict JSON: no NaN or Infinity
+
+
 _UNPARSED = object()
 
 
@@ -178,7 +182,7 @@ def _parse(number: int, raw: bytes, report: Report):
                    "is not UTF-8; save the file as UTF-8")
         return _UNPARSED
     try:
-        return json.loads(text.rstrip("\r\n"), parse_constant=_reject_constant)
+        return _DECODER.decode(text.rstrip("\r\n"))
     except json.JSONDecodeError as err:
         report.add(number, "invalid_json", f"not valid JSON: {err.msg} (column {err.colno})")
     except (ValueError, RecursionError) as err:
@@ -251,7 +255,7 @@ def _add_token_stats(report: Report, tally: _Tally, epochs: int | None) -> None:
                    + f". Known: {', '.join(cost.TOKEN_LIMITS)}")
     enc = tokens.get_encoding(name or tokens.FALLBACK_ENCODING)
     totals, trained = tally.counts(enc) if tally.texts else (np.zeros(0, int), np.zeros(0, int))
-    report.example_tokens = totals.tolist()
+    report.example_tokens, report.assistant_tokens = totals.tolist(), trained.tolist()
     over = 0
     for line, n in zip(report.valid_lines, report.example_tokens):
         if limit and n > limit:
@@ -262,7 +266,7 @@ def _add_token_stats(report: Report, tally: _Tally, epochs: int | None) -> None:
         "encoding": enc.name, "token_limit": limit, "examples_over_limit": over,
         "messages_per_example": describe(tally.messages),
         "tokens_per_example": describe(report.example_tokens),
-        "assistant_tokens_per_example": describe(trained.tolist()),
+        "assistant_tokens_per_example": describe(report.assistant_tokens),
         "examples_missing_system": tally.no_system, "examples_missing_user": tally.no_user,
     })
     report.stats.update(cost.estimate(report.example_tokens, report.model, epochs))

@@ -20,3 +20,12 @@ def test_accuracy_bars_are_percentages():
     fig = plots.plot_accuracy(table)
     heights = [round(bar.get_height(), 6) for bar in fig.axes[0].patches]
     assert heights == [0.0, 10.0, 50.0, 40.0]
+
+
+def test_token_histogram_counts_every_example_and_marks_a_near_limit():
+    counts = [100, 120, 130, 3000, 5000]
+    fig = plots.plot_token_counts(counts, limit=4096)
+    assert sum(bar.get_height() for bar in fig.axes[0].patches) == len(counts)
+    assert [line.get_xdata()[0] for line in fig.axes[0].get_lines()] == [4096]
+    far = plots.plot_token_counts([100, 120], limit=65_536)  # the limit would squash the bars
+    assert far.axes[0].get_lines() == []
