@@ -1,0 +1,203 @@
+"""What happens behind the emulator's API: a job that validates and really trains, and chat
+completions answered by the embedded model or a job's LoRA adapter."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from helpers import cost, datasets, models, training
+from helpers.validate import validate_file
+
+RESULT_COLUMNS = ["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy"]
+MAX_NEW_TOKENS = 512
+_generate_lock = threading.Lock()
+
+
+class JobStopped(Exception):
+    """The job was cancelled or failed while training."""
+
+
+def load_examples(em, file_id: str, model: str, param: str) -> list[dict]:
+    """The examples of an uploaded file, or an ApiError-shaped failure naming the bad lines."""
+    from helpers.emulator import ApiError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / em.files[file_id]["filename"]
+        path.write_bytes(em.contents[file_id])
+        report = validate_file(path, model=model)
+        if report.errors:
+            first = report.errors[0]
+            more = f" (and {len(report.errors) - 1} more problems)" if len(report.errors) > 1 else ""
+            where = f"line {first.line}: " if first.line else ""
+            raise ApiError(400, f"The file {file_id} is not valid: {where}{first.message}{more}", param=param,
+                           code=f"invalid_{param}")
+        rows = datasets.read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        if any(not isinstance(m.get("content"), str) for m in row["messages"]):
+            raise ApiError(400, f"Example {number} uses tool calls or content parts, which the emulator "
+                           "does not train on", param=param, code="unsupported_by_emulator")
+    return rows
+
+
+def run_job(em, job: dict) -> None:
+    """Validate the files, train for real, publish the model; events and status along the way."""
+    from helpers.emulator import ApiError
+
+    job_id = job["id"]
+    em._event(job_id, f"Validating training file: {job['training_file']}")
+    try:
+        rows = load_examples(em, job["training_file"], job["model"], "training_file")
+        valid_rows = (load_examples(em, job["validation_file"], job["model"], "validation_file")
+                      if job["validation_file"] else [])
+    except ApiError as err:
+        em._fail(job_id, err.code, err.message, err.param)
+        return
+    if job.get("_cancel"):
+        return
+    job["status"] = "queued"
+    em._event(job_id, "Files validated, moving job to queued state")
+    time.sleep(em.faults.step_delay)
+    if job.get("_cancel"):
+        return
+    job["status"] = "running"
+    em._event(job_id, "Fine-tuning job started")
+    plan = plan_training(em, job, len(rows))
+    em._event(job_id, f"Emulator: {plan['steps']} LoRA steps on the embedded SmolLM2-135M-Instruct; "
+                      f"the provider would run {plan['full_steps']} ({plan['epochs']} epochs of "
+                      f"{len(rows)} examples, batch {plan['batch_size']})")
+    fail_now = _take_failure(em)
+    results = []
+    try:
+        trainer = training.train_lora(
+            rows, plan["steps"], learning_rate=plan["learning_rate"], batch_size=plan["batch_size"],
+            seed=job["seed"], on_log=lambda step, logs: _log_step(em, job, step, logs, plan, results, fail_now),
+            should_stop=lambda: job.get("_cancel") or job["status"] == "failed",
+            output_dir=em.workdir / job_id)
+    except JobStopped:
+        return
+    if job.get("_cancel") or job["status"] == "failed":
+        return
+    _finish(em, job, trainer, rows, valid_rows, plan, results)
+
+
+def plan_training(em, job: dict, n_examples: int) -> dict:
+    """Epochs, batch size and learning rate the job asked for, and the bounded steps it runs."""
+    hyper = job["hyperparameters"]
+    epochs = cost.default_epochs(n_examples) if hyper["n_epochs"] == "auto" else int(hyper["n_epochs"])
+    batch = em.batch_size if hyper["batch_size"] == "auto" else int(hyper["batch_size"])
+    multiplier = 1.0 if hyper["learning_rate_multiplier"] == "auto" else float(hyper["learning_rate_multiplier"])
+    full = epochs * math.ceil(n_examples / batch)
+    return {"epochs": epochs, "batch_size": batch, "full_steps": full, "steps": min(full, em.max_steps),
+            "learning_rate": 1e-3 * multiplier}
+
+
+def _take_failure(em) -> bool:
+    with em.lock:
+        if em.faults.fail_jobs:
+            em.faults.fail_jobs -= 1
+            return True
+    return False
+
+
+def _log_step(em, job, step, logs, plan, results, fail_now) -> None:
+    """One training step: a metrics event and a results row; injected failures and delays."""
+    row = {"step": step, "train_loss": round(float(logs["loss"]), 4),
+           "train_accuracy": round(float(logs.get("mean_token_accuracy", float("nan"))), 4),
+           "valid_loss": None, "valid_mean_token_accuracy": None}
+    results.append(row)
+    data = {"step": step, "train_loss": row["train_loss"], "train_mean_token_accuracy": row["train_accuracy"],
+            "total_steps": plan["steps"]}
+    em._event(job["id"], f"Step {step}/{plan['steps']}: training loss={row['train_loss']:.4f}", data)
+    time.sleep(em.faults.step_delay)
+    if fail_now:
+        em._fail(job["id"], em.faults.failure_code, "The job failed due to an internal error (injected).")
+        raise JobStopped
+
+
+def _finish(em, job, trainer, rows, valid_rows, plan, results) -> None:
+    """Validation loss, adapter, checkpoint, results file and the fine-tuned model name."""
+    from helpers.emulator import _new_id, _now
+
+    job_id = job["id"]
+    if valid_rows and results:
+        scores = trainer.evaluate(eval_dataset=datasets.to_prompt_completion(valid_rows[:32]))
+        results[-1]["valid_loss"] = round(float(scores["eval_loss"]), 4)
+        results[-1]["valid_mean_token_accuracy"] = round(float(scores.get("eval_mean_token_accuracy", float("nan"))), 4)
+        em._event(job_id, f"Step {plan['steps']}/{plan['steps']}: validation loss={results[-1]['valid_loss']:.4f}",
+                  {"step": plan["steps"], "valid_loss": results[-1]["valid_loss"],
+                   "valid_mean_token_accuracy": results[-1]["valid_mean_token_accuracy"]})
+    adapter = em.workdir / job_id / "adapter"
+    trainer.save_model(str(adapter))
+    name = f"ft:{job['model']}:emulator:{job['suffix']}:{job_id[-8:]}"
+    em.adapters[name] = adapter
+    step = results[-1]["step"] if results else plan["steps"]
+    em.checkpoints[job_id].append({
+        "id": _new_id("ftckpt_"), "object": "fine_tuning.job.checkpoint", "created_at": _now(),
+        "fine_tuned_model_checkpoint": f"{name}:ckpt-step-{step}", "fine_tuning_job_id": job_id,
+        "step_number": step, "metrics": {k: results[-1][k] for k in ("train_loss", "valid_loss")} if results else {}})
+    em.adapters[f"{name}:ckpt-step-{step}"] = adapter
+    csv = pd.DataFrame(results, columns=RESULT_COLUMNS).to_csv(index=False).encode()
+    result_file = em._store_file("step_metrics.csv", csv, "fine-tune-results")
+    tokens_per_epoch = sum(validate_examples_tokens(em, job))
+    job.update(status="succeeded", fine_tuned_model=name, finished_at=_now(), result_files=[result_file["id"]],
+               trained_tokens=tokens_per_epoch * plan["epochs"])
+    em._event(job_id, f"New fine-tuned model created: {name}")
+    em._event(job_id, "The job has successfully completed")
+
+
+def validate_examples_tokens(em, job) -> list[int]:
+    """Billed tokens of each training example (capped at the model's limit), as the provider bills."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.jsonl"
+        path.write_bytes(em.contents[job["training_file"]])
+        report = validate_file(path, model=job["model"])
+    limit = cost.token_limit(job["model"])
+    return [min(n, limit) if limit else n for n in report.example_tokens]
+
+
+def _model_for(em, name: str):
+    """(model, tokenizer) behind a model name: the embedded base, or base plus a job's adapter."""
+    if name not in em._models:
+        model, tokenizer = models.load_model("")
+        if name in em.adapters:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(em.adapters[name]))
+        model.eval()
+        em._models[name] = (model, tokenizer)
+    return em._models[name]
+
+
+def complete(em, name: str, body: dict) -> dict:
+    """A chat.completion answer generated by the model behind `name`."""
+    from helpers.emulator import _now
+
+    model, tokenizer = _model_for(em, name)
+    limit = min(int(body.get("max_completion_tokens") or body.get("max_tokens") or 256), MAX_NEW_TOKENS)
+    temperature = float(body.get("temperature", 1.0))
+    inputs = tokenizer.apply_chat_template(body["messages"], add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)
+    with _generate_lock, torch.no_grad():
+        if body.get("seed") is not None:
+            torch.manual_seed(int(body["seed"]))
+        sampling = {"do_sample": True, "temperature": temperature,
+                    "top_p": float(body.get("top_p", 1.0))} if temperature > 0 else {"do_sample": False}
+        out = model.generate(**inputs, max_new_tokens=limit, pad_token_id=tokenizer.eos_token_id, **sampling)
+    new = out[0, inputs["input_ids"].shape[1]:]
+    text = tokenizer.decode(new, skip_special_tokens=True).strip()
+    finish = "length" if len(new) >= limit and new[-1] != tokenizer.eos_token_id else "stop"
+    prompt_tokens = int(inputs["input_ids"].shape[1])
+    return {"id": "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion", "created": _now(),
+            "model": name, "system_fingerprint": "fp_emulator",
+            "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                         "message": {"role": "assistant", "content": text, "refusal": None}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": int(len(new)),
+                      "total_tokens": prompt_tokens + int(len(new))}}

@@ -1,0 +1,219 @@
+"""Fine-tuning jobs on OpenAI's API (or the emulator): keys, uploads and jobs that are never made
+twice, a budget guard, waiting with a progress bar and a live loss plot, results as tables."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+FINISHED = ("succeeded", "failed", "cancelled")
+KEY_HELP = ("No OpenAI API key found. Provide one in any of these ways, then re-run:\n"
+            "  - the environment: export OPENAI_API_KEY=sk-...\n"
+            "  - a .env file beside the notebook or in the course folder: OPENAI_API_KEY=sk-...\n"
+            "  - Google Colab: the key icon (Secrets) -> add OPENAI_API_KEY, allow notebook access\n"
+            "Or keep dry_run=True: the offline emulator needs no key.")
+
+
+class CourseError(RuntimeError):
+    """An error with a short, actionable message: notebooks show it without a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+def find_api_key(env_file: str | Path | None = None) -> str | None:
+    """OPENAI_API_KEY from the environment, a .env file, or Colab's secrets; None if absent."""
+    if os.environ.get("OPENAI_API_KEY"):
+        return os.environ["OPENAI_API_KEY"]
+    from dotenv import dotenv_values, find_dotenv
+
+    path = env_file or find_dotenv(usecwd=True)
+    key = dotenv_values(path).get("OPENAI_API_KEY") if path else None
+    if key:
+        return key
+    try:
+        from google.colab import userdata  # only inside Colab
+
+        return userdata.get("OPENAI_API_KEY")
+    except Exception:
+        return None
+
+
+def get_client(dry_run: bool, max_steps: int = 30, env_file: str | Path | None = None):
+    """The emulator's client in a dry run; otherwise a real client, or a CourseError on how to add a key."""
+    if dry_run:
+        from helpers.emulator import openai_client
+
+        return openai_client(max_steps=max_steps)
+    key = find_api_key(env_file)
+    if not key:
+        raise CourseError(KEY_HELP)
+    import openai
+
+    return openai.OpenAI(api_key=key)
+
+
+@contextlib.contextmanager
+def explained_errors():
+    """Turn an API error that retries could not fix into one clear sentence on what to do."""
+    import openai
+
+    try:
+        yield
+    except openai.AuthenticationError:
+        raise CourseError("The API key was refused: check OPENAI_API_KEY (it is never printed).") from None
+    except openai.RateLimitError as err:
+        raise CourseError(f"Still rate limited after the client's retries ({err.message}). "
+                          "Wait a minute and re-run this cell.") from None
+    except openai.APIStatusError as err:
+        body = (err.body or {}) if isinstance(err.body, dict) else {}
+        where = f" (parameter {body['param']!r})" if body.get("param") else ""
+        code = f" [{body['code']}]" if body.get("code") else ""
+        raise CourseError(f"The API refused the request with HTTP {err.status_code}{code}{where}: "
+                          f"{err.message}") from None
+    except openai.APIConnectionError:
+        raise CourseError("Could not reach the API (network). Check the connection, or use dry_run=True.") from None
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes: the same data gets the same upload."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def upload(client, path: str | Path):
+    """Upload a training file once: a processed file with the same content name is reused."""
+    path = Path(path)
+    name = f"{path.stem}-{file_digest(path)[:12]}{path.suffix}"
+    with explained_errors():
+        for existing in client.files.list(purpose="fine-tune"):
+            if existing.filename == name and existing.bytes == path.stat().st_size and existing.status != "error":
+                print(f"{path.name}: reusing {existing.id} (same content already uploaded)")
+                return existing
+        with path.open("rb") as f:
+            created = client.files.create(file=(name, f.read()), purpose="fine-tune")
+    print(f"{path.name}: uploaded as {created.id} ({created.bytes:,} bytes)")
+    return created
+
+
+def run_key(**settings) -> str:
+    """A short tag for one job's inputs (file ids, model, hyperparameters): the same inputs, the same tag."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def find_job(client, key: str, state_file: str | Path | None = None):
+    """The job already made for these inputs (remembered on disk, or tagged with metadata), or None."""
+    with explained_errors():
+        if state_file and Path(state_file).exists():
+            saved = json.loads(Path(state_file).read_text())
+            if saved.get("key") == key:
+                try:
+                    job = client.fine_tuning.jobs.retrieve(saved["job_id"])
+                    if job.status not in ("failed", "cancelled"):
+                        print(f"reusing {job.id} ({job.status}), remembered in {Path(state_file).name}")
+                        return job
+                except Exception:  # forgotten by the server (e.g. a new emulator): look it up
+                    pass
+        for job in client.fine_tuning.jobs.list(metadata={"course_run": key}, limit=10):
+            if job.status not in ("failed", "cancelled"):
+                print(f"reusing {job.id} ({job.status}), found by its course_run tag")
+                return job
+    return None
+
+
+def remember(job, key: str, state_file: str | Path) -> None:
+    """Write the job id beside the outputs so that re-running the notebook finds it."""
+    Path(state_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(state_file).write_text(json.dumps({"key": key, "job_id": job.id, "model": job.model}, indent=2))
+
+
+def check_budget(estimated_usd: float | None, budget_usd: float | None) -> None:
+    """Refuse to start a job whose estimated cost is above the budget (None: no budget)."""
+    if budget_usd is None:
+        return
+    if estimated_usd is None:
+        raise CourseError("No price is known for this model, so the budget cannot be checked; "
+                          "set budget_usd=None to go ahead anyway.")
+    if estimated_usd > budget_usd:
+        raise CourseError(f"Estimated cost ${estimated_usd:,.2f} is above budget_usd=${budget_usd:,.2f}: "
+                          "use fewer examples or epochs, or raise the budget.")
+
+
+def metrics_events(client, job_id: str) -> pd.DataFrame:
+    """The job's metrics events (every page), oldest first: step, train_loss, valid_loss, ..."""
+    rows = [e.data for e in client.fine_tuning.jobs.list_events(job_id, limit=100)
+            if e.type == "metrics" and e.data]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["step", "train_loss"])
+    return frame.groupby("step", as_index=False).first().sort_values("step")
+
+
+def wait_for_job(client, job_id: str, poll_seconds: float = 2.0, timeout: float = 3600, plot: bool = True):
+    """Follow a job to its end with a progress bar over steps and a loss plot redrawn as it grows."""
+    from helpers import plots
+
+    handle, shown = None, 0
+    bar = tqdm(desc=job_id, unit="step")
+    start = time.monotonic()
+    with explained_errors():
+        while True:
+            job = client.fine_tuning.jobs.retrieve(job_id)
+            history = metrics_events(client, job_id)
+            total = int(history["total_steps"].max()) if "total_steps" in history and len(history) else None
+            if total and bar.total != total:
+                bar.total = total
+            bar.set_postfix_str(job.status)
+            bar.update(len(history) - bar.n)
+            if plot and len(history) > shown and "train_loss" in history:
+                handle, shown = _show_loss(plots, history, handle), len(history)
+            if job.status in FINISHED:
+                break
+            if time.monotonic() - start > timeout:
+                bar.close()
+                raise CourseError(f"{job_id} is still {job.status} after {timeout:.0f} s: re-run this cell to keep waiting.")
+            time.sleep(poll_seconds)
+    bar.close()
+    if job.status != "succeeded":
+        error = job.error.message if job.error else "no reason given"
+        raise CourseError(f"{job_id} ended {job.status}: {error}")
+    return job
+
+
+def _show_loss(plots, history: pd.DataFrame, handle):
+    """Draw (or redraw in place) the loss curve in a notebook."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    frame = history.melt(id_vars="step", value_vars=[c for c in ("train_loss", "valid_loss") if c in history],
+                         var_name="split", value_name="loss").dropna()
+    frame["split"] = frame["split"].str.replace("_loss", "").replace({"valid": "validation"})
+    fig = plots.plot_loss(frame, title="Fine-tuning job: loss from its metrics events")
+    plt.close(fig)
+    if handle is None:
+        return display(fig, display_id=True)
+    handle.update(fig)
+    return handle
+
+
+def results_frame(client, job) -> pd.DataFrame:
+    """The job's results file (per-step metrics CSV) as a DataFrame."""
+    import io
+
+    with explained_errors():
+        content = client.files.content(job.result_files[0])
+    return pd.read_csv(io.BytesIO(content.content))
+
+
+def ask(client, model: str, messages: list[dict], **options) -> str:
+    """One chat completion's text (greedy unless told otherwise)."""
+    options.setdefault("temperature", 0)
+    with explained_errors():
+        reply = client.chat.completions.create(model=model, messages=messages, **options)
+    return reply.choices[0].message.content
