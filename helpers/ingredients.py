@@ -32,7 +32,7 @@ def f1(predicted: list[str], gold: list[str]) -> float:
     return 0.0 if hits == 0 else 2 * hits / (len(p) + len(g))
 
 
-def score(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 80) -> pd.DataFrame:
+def score(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 60) -> pd.DataFrame:
     """Ask `model` about each example (greedy); one row per example with exact match and F1."""
     records = []
     for row in tqdm(rows, desc=label or model, leave=False):

@@ -13,7 +13,9 @@ from helpers import nbclean
 from helpers.env import REPO_URL, ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-REQUIRED = {"03-huggingface-trl": {"dry_run", "model_id", "max_steps", "learning_rate", "lora_r",
+REQUIRED = {"01-openai": {"dry_run", "model", "n_epochs", "budget_usd", "emulator_steps", "eval_samples",
+                           "output_dir"},
+            "03-huggingface-trl": {"dry_run", "model_id", "max_steps", "learning_rate", "lora_r",
                                    "eval_samples", "seed", "output_dir"}}
 
 
@@ -27,7 +29,17 @@ def expectations_03(m):
     assert m["merged_agreement"] == 1.0
 
 
-EXPECT = {"03-huggingface-trl": expectations_03}
+def expectations_01(m):
+    """Dry run of the OpenAI walkthrough: the emulated job really trained, once, and it shows."""
+    assert m["dry_run"] is True and m["train_steps"] == 16 and m["eval_samples"] == 20
+    assert m["final_train_loss"] < 0.4 * m["first_train_loss"] and m["final_valid_loss"] < 0.5
+    assert m["fine_tuned_model"].startswith("ft:gpt-4o-mini-2024-07-18:emulator:recipe-ner:")
+    assert m["trained_tokens"] == m["estimated_billed_tokens"] > 50_000
+    assert m["finetuned_f1"] >= m["base_f1"] + 0.4 and m["finetuned_exact_match"] > m["base_exact_match"]
+    assert (m["files_uploaded"], m["jobs_created"]) == (2, 1)
+
+
+EXPECT = {"01-openai": expectations_01, "03-huggingface-trl": expectations_03}
 
 
 def test_every_notebook_is_covered():
