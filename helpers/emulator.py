@@ -16,9 +16,11 @@ import io
 import json
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -72,6 +74,10 @@ class Emulator:
     threads: list = field(default_factory=list)
     _models: dict = field(default_factory=dict)
     requests: int = 0             # requests answered, retries included
+
+    def __post_init__(self):
+        # adapters and trainer files live as long as the emulator
+        weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
 
     # -- HTTP ---------------------------------------------------------------------------------
     def handle(self, request):

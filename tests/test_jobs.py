@@ -55,7 +55,9 @@ def test_rerunning_the_create_cell_makes_no_second_job(tmp_path):
     assert first.id == second.id == third.id and len(client.fine_tuning.jobs.list().data) == 1
     assert jobs.run_key(model=MODEL, training_file=train.id, n_epochs=4) != key
     client.fine_tuning.jobs.cancel(first.id)
-    assert create_cell().id != first.id  # a cancelled job is not reused
+    fresh = create_cell()
+    assert fresh.id != first.id  # a cancelled job is not reused
+    client.fine_tuning.jobs.cancel(fresh.id)  # never let it train in the background
 
 
 def test_budget_guard():
