@@ -25,8 +25,8 @@ class JobStopped(Exception):
     """The job was cancelled or failed while training."""
 
 
-def load_examples(em, file_id: str, model: str, param: str) -> list[dict]:
-    """The examples of an uploaded file, or an ApiError-shaped failure naming the bad lines."""
+def load_examples(em, file_id: str, model: str, param: str) -> tuple[list[dict], dict]:
+    """The examples of an uploaded file and its validation stats, or an ApiError naming the bad lines."""
     from helpers.emulator import ApiError
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,7 +44,7 @@ def load_examples(em, file_id: str, model: str, param: str) -> list[dict]:
         if any(not isinstance(m.get("content"), str) for m in row["messages"]):
             raise ApiError(400, f"Example {number} uses tool calls or content parts, which the emulator "
                            "does not train on", param=param, code="unsupported_by_emulator")
-    return rows
+    return rows, report.stats
 
 
 def run_job(em, job: dict) -> None:
@@ -54,8 +54,8 @@ def run_job(em, job: dict) -> None:
     job_id = job["id"]
     em._event(job_id, f"Validating training file: {job['training_file']}")
     try:
-        rows = load_examples(em, job["training_file"], job["model"], "training_file")
-        valid_rows = (load_examples(em, job["validation_file"], job["model"], "validation_file")
+        rows, stats = load_examples(em, job["training_file"], job["model"], "training_file")
+        valid_rows = (load_examples(em, job["validation_file"], job["model"], "validation_file")[0]
                       if job["validation_file"] else [])
     except ApiError as err:
         em._fail(job_id, err.code, err.message, err.param)
@@ -85,7 +85,7 @@ def run_job(em, job: dict) -> None:
         return
     if job.get("_cancel") or job["status"] == "failed":
         return
-    _finish(em, job, trainer, rows, valid_rows, plan, results)
+    _finish(em, job, trainer, stats["billed_tokens_per_epoch"], valid_rows, plan, results)
 
 
 def plan_training(em, job: dict, n_examples: int) -> dict:
@@ -122,7 +122,7 @@ def _log_step(em, job, step, logs, plan, results, fail_now) -> None:
         raise JobStopped
 
 
-def _finish(em, job, trainer, rows, valid_rows, plan, results) -> None:
+def _finish(em, job, trainer, billed_per_epoch, valid_rows, plan, results) -> None:
     """Validation loss, adapter, checkpoint, results file and the fine-tuned model name."""
     from helpers.emulator import _new_id, _now
 
@@ -146,21 +146,10 @@ def _finish(em, job, trainer, rows, valid_rows, plan, results) -> None:
     em.adapters[f"{name}:ckpt-step-{step}"] = adapter
     csv = pd.DataFrame(results, columns=RESULT_COLUMNS).to_csv(index=False).encode()
     result_file = em._store_file("step_metrics.csv", csv, "fine-tune-results")
-    tokens_per_epoch = sum(validate_examples_tokens(em, job))
     job.update(status="succeeded", fine_tuned_model=name, finished_at=_now(), result_files=[result_file["id"]],
-               trained_tokens=tokens_per_epoch * plan["epochs"])
+               trained_tokens=billed_per_epoch * plan["epochs"])
     em._event(job_id, f"New fine-tuned model created: {name}")
     em._event(job_id, "The job has successfully completed")
-
-
-def validate_examples_tokens(em, job) -> list[int]:
-    """Billed tokens of each training example (capped at the model's limit), as the provider bills."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "train.jsonl"
-        path.write_bytes(em.contents[job["training_file"]])
-        report = validate_file(path, model=job["model"])
-    limit = cost.token_limit(job["model"])
-    return [min(n, limit) if limit else n for n in report.example_tokens]
 
 
 def _model_for(em, name: str):
