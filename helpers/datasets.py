@@ -15,6 +15,7 @@ from helpers.env import DATA_DIR
 
 TEXT_TO_SQL = DATA_DIR / "text_to_sql"
 RECIPES = DATA_DIR / "recipes"
+QUIP = DATA_DIR / "quip"
 # Extra top-level keys (such as db_id) are kept for local training; helpers.validate flags them.
 EXTRA_KEYS_OK = {"unrecognized_example_key"}
 
@@ -27,7 +28,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     """Every chat example of a JSONL file; raises JsonlError listing all bad lines."""
     path = Path(path)
     rows, problems = [], []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:  # Azure files may start with a BOM
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -48,11 +49,13 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
-def write_jsonl(rows: list[dict], path: str | Path) -> Path:
-    """Write one JSON object per line (UTF-8), replacing `path` only once all is written."""
+def write_jsonl(rows: list[dict], path: str | Path, bom: bool = False) -> Path:
+    """Write one JSON object per line (UTF-8, with a byte-order mark if `bom`, as Azure asks),
+    replacing `path` only once all is written."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                   encoding="utf-8-sig" if bom else "utf-8")
     tmp.replace(path)
     return path
 

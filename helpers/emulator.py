@@ -1,11 +1,13 @@
-"""An offline stand-in for OpenAI's fine-tuning API that really trains.
+"""An offline stand-in for OpenAI's and Azure OpenAI's fine-tuning APIs that really trains.
 
-`openai_client()` returns an `openai.OpenAI` client whose requests never leave the process: an
-HTTP transport hands them to an `Emulator`, which implements files, fine_tuning.jobs (events,
-checkpoints, cancel, metadata filter, cursor pagination), chat.completions and models. A job
-validates its file with `helpers.validate`, then fine-tunes the embedded SmolLM2-135M-Instruct
-with LoRA for a bounded number of steps: the loss in its events is real, and chat completions
-on the returned `ft:...` name answer with the trained adapter.
+`openai_client()` returns an `openai.OpenAI` client, `azure_client()` an `openai.AzureOpenAI`
+client, whose requests never leave the process: an HTTP transport hands them to an `Emulator`,
+which implements files, fine_tuning.jobs (events, checkpoints, cancel, metadata filter, cursor
+pagination), chat.completions and models, in the chosen provider's shapes (`helpers.providers`).
+A job validates its file with `helpers.validate`, then fine-tunes the embedded
+SmolLM2-135M-Instruct with LoRA for a bounded number of steps: the loss in its events is real,
+and chat completions on the fine-tuned model answer with the trained adapter. Azure's
+deployments (management.azure.com) are served by `helpers.emulator_azure`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import email.policy
 import io
 import json
 import re
-import secrets
 import shutil
 import tempfile
 import threading
@@ -27,12 +28,14 @@ from urllib.parse import parse_qsl
 
 import openai
 
-FINE_TUNABLE = ("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
-                "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-3.5-turbo-0125", "gpt-3.5-turbo-1106",
-                "gpt-3.5-turbo-0613")
+from helpers.providers import AZURE_API_VERSION, PROVIDERS, TRAINING_TYPES, Provider
+
+FINE_TUNABLE = PROVIDERS["openai"].fine_tunable
 PREFIXES = ("/openai/v1", "/openai", "/v1")  # OpenAI, Azure and Azure's v1 route
 BASE_LEARNING_RATE = 1e-3  # LoRA rate that learning_rate_multiplier scales
 FAKE_KEY = "sk-emulator-not-a-secret"
+AZURE_ENDPOINT = "https://course-emulator.openai.azure.com"
+MANAGEMENT_HOST = "management.azure.com"
 
 
 def http_module():
@@ -62,6 +65,10 @@ class Emulator:
     """The state of one emulated account: files, jobs, events, checkpoints and models."""
     max_steps: int = 30           # training steps a job runs at most (a real job runs all epochs)
     batch_size: int = 8
+    provider: str = "openai"      # whose shapes to answer in: "openai" or "azure"
+    file_seconds: float = 0.3     # Azure: an upload stays "pending" this long
+    deploy_polls: int = 2         # Azure: a new deployment reads "Creating" this many times
+    deployments: dict = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     files: dict = field(default_factory=dict)
     contents: dict = field(default_factory=dict)
@@ -76,8 +83,15 @@ class Emulator:
     requests: int = 0             # requests answered, retries included
 
     def __post_init__(self):
+        if self.provider not in PROVIDERS:
+            raise ValueError(f"provider must be one of {sorted(PROVIDERS)}, not {self.provider!r}")
         # adapters and trainer files live as long as the emulator
         weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
+
+    @property
+    def spec(self) -> Provider:
+        """The provider whose conventions this emulator follows."""
+        return PROVIDERS[self.provider]
 
     # -- HTTP ---------------------------------------------------------------------------------
     def handle(self, request):
@@ -87,24 +101,40 @@ class Emulator:
         fault = self._fault()
         if fault:
             return hx.Response(fault[0], json=_error(fault[1], "server_error"), headers=fault[2])
+        from helpers import emulator_azure
+
+        query = dict(parse_qsl(request.url.query.decode() if isinstance(request.url.query, bytes)
+                               else str(request.url.query)))
+        if request.url.host == MANAGEMENT_HOST:
+            return emulator_azure.handle_management(self, request, query)
         path = request.url.path
         for prefix in PREFIXES:
             if path.startswith(prefix + "/"):
                 path = path[len(prefix):]
                 break
-        query = dict(parse_qsl(request.url.query.decode() if isinstance(request.url.query, bytes)
-                               else str(request.url.query)))
-        for method, pattern, name in ROUTES:
-            match = re.fullmatch(pattern, path)
-            if match and method == request.method:
-                try:
-                    status, body = getattr(self, name)(request, query, *match.groups())
-                except ApiError as err:
-                    status, body = err.status, _error(err.message, err.kind, err.param, err.code)
-                if isinstance(body, bytes):
-                    return hx.Response(status, content=body)
-                return hx.Response(status, json=body)
+        try:
+            self._check_access(request, query, prefix)
+            for method, pattern, name in ROUTES + emulator_azure.ROUTES:
+                match = re.fullmatch(pattern, path)
+                if match and method == request.method:
+                    handler = getattr(self, name) if isinstance(name, str) else name.__get__(self)
+                    status, body = handler(request, query, *match.groups())
+                    if isinstance(body, bytes):
+                        return hx.Response(status, content=body)
+                    return hx.Response(status, json=body)
+        except ApiError as err:
+            return hx.Response(err.status, json=_error(err.message, err.kind, err.param, err.code))
         return hx.Response(404, json=_error(f"Unknown endpoint {request.method} {path}", "invalid_request_error"))
+
+    def _check_access(self, request, query: dict, prefix: str) -> None:
+        """A key is required; Azure's /openai/... routes also need ?api-version=."""
+        headers = request.headers
+        if not headers.get("api-key") and not headers.get("authorization", "").startswith("Bearer "):
+            raise ApiError(401, "Access denied: no api-key header and no Authorization: Bearer token.",
+                           kind="authentication_error", code="401")
+        if self.provider == "azure" and prefix == "/openai" and not query.get("api-version"):
+            raise ApiError(400, "The api-version query parameter (?api-version=) is required for all requests.",
+                           code="MissingApiVersionParameter")
 
     def _fault(self):
         """(status, message, headers) of an injected failure, or None."""
@@ -131,15 +161,17 @@ class Emulator:
         return 200, self._store_file(filename, data, purpose)
 
     def _store_file(self, filename: str, data: bytes, purpose: str) -> dict:
-        meta = {"id": _new_id("file-"), "object": "file", "bytes": len(data), "created_at": _now(),
-                "filename": filename, "purpose": purpose, "status": "processed", "status_details": None}
+        pending = self.spec.new_file_status != "processed" and purpose == "fine-tune"
+        meta = {"id": self.spec.new_id("file-"), "object": "file", "bytes": len(data), "created_at": _now(),
+                "filename": filename, "purpose": purpose, "status": "pending" if pending else "processed",
+                "status_details": None, "_ready_at": time.monotonic() + (self.file_seconds if pending else 0)}
         with self.lock:
             self.files[meta["id"]] = meta
             self.contents[meta["id"]] = data
-        return meta
+        return _public(meta)
 
     def list_files(self, request, query):
-        found = [f for f in self.files.values() if query.get("purpose") in (None, f["purpose"])]
+        found = [self._file(f) for f in list(self.files) if query.get("purpose") in (None, self.files[f]["purpose"])]
         found.sort(key=lambda f: f["created_at"], reverse=query.get("order", "desc") == "desc")
         return 200, _page(found, query, default_limit=10000)
 
@@ -157,37 +189,50 @@ class Emulator:
         return 200, self.contents[file_id]
 
     def _file(self, file_id: str) -> dict:
+        """A file as the API shows it; an upload turns "processed" once its time has come."""
         if file_id not in self.files:
             raise ApiError(404, f"No such File object: {file_id}", param="id")
-        return self.files[file_id]
+        meta = self.files[file_id]
+        if meta["status"] == "pending" and time.monotonic() >= meta["_ready_at"]:
+            meta["status"] = "processed"
+        return _public(meta)
 
     # -- jobs ---------------------------------------------------------------------------------
     def create_job(self, request, query):
         body = json.loads(request.content or b"{}")
         model, training = body.get("model"), body.get("training_file")
-        if model not in FINE_TUNABLE:
+        if self.provider == "azure":
+            _check_azure_job(body, query)
+        elif model not in FINE_TUNABLE:
             raise ApiError(400, f"Model {model} is not available for fine-tuning or does not exist.",
                            param="model", code="model_not_available")
         for key in ("training_file", "validation_file"):
             if body.get(key) and body[key] not in self.files:
                 raise ApiError(400, f"invalid {key}: file {body[key]} does not exist", param=key,
                                code=f"invalid_{key}")
+            if body.get(key) and self._file(body[key])["status"] != "processed":
+                raise ApiError(400, f"The file {body[key]} is not ready yet (status "
+                               f"{self._file(body[key])['status']}): wait until it is processed.", param=key,
+                               code="invalidPayload")
         if not training:
             raise ApiError(400, "Missing required parameter: 'training_file'.", param="training_file")
         suffix = body.get("suffix") or ""
-        if len(suffix) > 64:
-            raise ApiError(400, "suffix must be at most 64 characters", param="suffix")
+        try:
+            self.spec.check_suffix(suffix)
+        except ValueError as err:
+            raise ApiError(400, str(err), param="suffix") from None
         metadata = body.get("metadata") or {}
         if len(metadata) > 16:
             raise ApiError(400, "metadata holds at most 16 pairs", param="metadata")
         hyper = _hyperparameters(body)
-        job = {"id": _new_id("ftjob-"), "object": "fine_tuning.job", "created_at": _now(), "error": None,
+        job = {"id": self.spec.new_id("ftjob-"), "object": "fine_tuning.job", "created_at": _now(), "error": None,
                "fine_tuned_model": None, "finished_at": None, "hyperparameters": hyper, "model": model,
                "organization_id": "org-emulator", "result_files": [], "seed": body.get("seed", 42),
-               "status": "validating_files", "trained_tokens": None, "training_file": training,
+               "status": self.spec.job_statuses[0], "trained_tokens": None, "training_file": training,
                "validation_file": body.get("validation_file"), "estimated_finish": None,
                "integrations": None, "metadata": metadata or None, "suffix": suffix,
-               "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}}}
+               "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
+               "_training_type": body.get("trainingType")}
         with self.lock:
             self.jobs[job["id"]] = job
             self.events[job["id"]], self.checkpoints[job["id"]] = [], []
@@ -195,17 +240,17 @@ class Emulator:
         worker = threading.Thread(target=self._run_job, args=(job["id"],), daemon=True)
         self.threads.append(worker)
         worker.start()
-        return 200, _public(job)
+        return 200, self._public_job(job)
 
     def list_jobs(self, request, query):
         wanted = {k[len("metadata["):-1]: v for k, v in query.items() if k.startswith("metadata[")}
         found = [j for j in self.jobs.values()
                  if all((j["metadata"] or {}).get(k) == v for k, v in wanted.items())]
         found.sort(key=lambda j: (j["created_at"], j["id"]), reverse=True)
-        return 200, _page([_public(j) for j in found], query)
+        return 200, _page([self._public_job(j) for j in found], query)
 
     def get_job(self, request, query, job_id):
-        return 200, _public(self._job(job_id))
+        return 200, self._public_job(self._job(job_id))
 
     def cancel_job(self, request, query, job_id):
         job = self._job(job_id)
@@ -214,7 +259,7 @@ class Emulator:
         job["_cancel"] = True
         job["status"] = "cancelled"
         self._event(job_id, "Job was cancelled")
-        return 200, _public(job)
+        return 200, self._public_job(job)
 
     def list_events(self, request, query, job_id):
         self._job(job_id)
@@ -224,13 +269,22 @@ class Emulator:
         self._job(job_id)
         return 200, _page(list(reversed(self.checkpoints[job_id])), query, default_limit=10)
 
+    def _public_job(self, job: dict) -> dict:
+        """A job as the API shows it; Azure writes "auto" as -1 and has no files or org until the end."""
+        shown = _public(job)
+        if self.provider == "azure":
+            auto = {k: (-1 if v == "auto" else v) for k, v in job["hyperparameters"].items()}
+            shown.update(hyperparameters=auto, organization_id=None,
+                         result_files=job["result_files"] or None)
+        return shown
+
     def _job(self, job_id: str) -> dict:
         if job_id not in self.jobs:
             raise ApiError(404, f"Could not find fine-tuning job {job_id}", param="fine_tuning_job_id")
         return self.jobs[job_id]
 
     def _event(self, job_id: str, message: str, data: dict | None = None, level: str = "info") -> None:
-        event = {"id": _new_id("ftevent-"), "object": "fine_tuning.job.event", "created_at": _now(),
+        event = {"id": self.spec.new_id("ftevent-"), "object": "fine_tuning.job.event", "created_at": _now(),
                  "level": level, "message": message, "data": data or {},
                  "type": "metrics" if data else "message"}
         with self.lock:
@@ -258,20 +312,23 @@ class Emulator:
 
     # -- models and chat ----------------------------------------------------------------------
     def list_models(self, request, query):
-        names = list(FINE_TUNABLE) + list(self.adapters)
+        names = list(self.spec.fine_tunable) + list(self.adapters)
         return 200, {"object": "list", "data": [_model_card(n) for n in names]}
 
     def get_model(self, request, query, name):
-        if name not in FINE_TUNABLE and name not in self.adapters:
+        if name not in self.spec.fine_tunable and name not in self.adapters:
             raise ApiError(404, f"The model '{name}' does not exist", param="model", code="model_not_found")
         return 200, _model_card(name)
 
     def chat(self, request, query):
+        from helpers.emulator_azure import deployed_model
         from helpers.emulator_jobs import complete
 
         body = json.loads(request.content or b"{}")
         name = body.get("model")
-        if name not in FINE_TUNABLE and name not in self.adapters:
+        if self.provider == "azure":  # Azure's v1 route names a deployment in "model"
+            name = deployed_model(self, name)
+        if name not in self.spec.fine_tunable and name not in self.adapters:
             raise ApiError(404, f"The model '{name}' does not exist or you do not have access to it.",
                            param="model", code="model_not_found")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
@@ -314,17 +371,13 @@ def _now() -> int:
     return int(time.time())
 
 
-def _new_id(prefix: str) -> str:
-    return prefix + secrets.token_hex(12)
-
-
 def _public(job: dict) -> dict:
     """A job as the API shows it (without the emulator's private fields)."""
     return {k: v for k, v in job.items() if not k.startswith("_")}
 
 
 def _model_card(name: str) -> dict:
-    owner = "user-emulator" if name.startswith("ft:") else "system"
+    owner = "user-emulator" if name.startswith("ft:") or ".ft-" in name else "system"
     return {"id": name, "object": "model", "created": _now(), "owned_by": owner}
 
 
@@ -369,12 +422,46 @@ def _multipart(request) -> dict:
     return fields
 
 
+def _check_azure_job(body: dict, query: dict) -> None:
+    """Azure's extra rules for a new job: its model names and a training type."""
+    if body.get("model") not in PROVIDERS["azure"].fine_tunable or not body.get("trainingType"):
+        # what the service answers for both mistakes (a missing trainingType included)
+        raise ApiError(400, "The specified base model does not support fine-tuning.", code="invalidPayload")
+    if body["trainingType"] not in TRAINING_TYPES:
+        raise ApiError(400, f"trainingType must be one of {', '.join(TRAINING_TYPES)}, not {body['trainingType']!r}",
+                       param="trainingType", code="invalidPayload")
+    version = query.get("api-version", "9999")  # the /openai/v1 route has none
+    if body["trainingType"] == "developerTier" and version < "2025-04-01-preview":
+        raise ApiError(400, f"trainingType developerTier needs api-version 2025-04-01-preview or later, not {version}",
+                       param="trainingType", code="invalidPayload")
+
+
+def _transport(emulator: Emulator):
+    hx = http_module()
+    return hx.Client(transport=hx.MockTransport(emulator.handle))
+
+
 def openai_client(emulator: Emulator | None = None, max_retries: int = 2, **settings):
     """An `openai.OpenAI` client wired to an emulator (a new one unless given; settings go to it)."""
-    hx = http_module()
     emulator = emulator or Emulator(**settings)
     client = openai.OpenAI(api_key=FAKE_KEY, base_url="https://emulator.invalid/v1", max_retries=max_retries,
-                           http_client=hx.Client(transport=hx.MockTransport(emulator.handle)))
+                           http_client=_transport(emulator))
+    client.emulator = emulator
+    return client
+
+
+def azure_client(emulator: Emulator | None = None, max_retries: int = 2, api_version: str = AZURE_API_VERSION,
+                 base_deployments: dict | None = None, entra_id: bool = False, **settings):
+    """An `openai.AzureOpenAI` client wired to an Azure-flavoured emulator, with the base model
+    already deployed (`base_deployments`: deployment name -> model); `entra_id` sends a bearer token."""
+    from helpers.emulator_azure import add_deployment
+
+    emulator = emulator or Emulator(provider="azure", **settings)
+    for name, model in (base_deployments or {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}).items():
+        add_deployment(emulator, name, model, ready=True)
+    auth = {"azure_ad_token": "emulator-entra-token"} if entra_id else {"api_key": FAKE_KEY}
+    client = openai.AzureOpenAI(azure_endpoint=AZURE_ENDPOINT, api_version=api_version, max_retries=max_retries,
+                                http_client=_transport(emulator), **auth)
     client.emulator = emulator
     return client
 

@@ -16,7 +16,7 @@ import torch
 from helpers import cost, datasets, models, training
 from helpers.validate import validate_file
 
-RESULT_COLUMNS = ["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy"]
+VALID_SAMPLE = 32  # validation examples scored at the end of a job
 MAX_NEW_TOKENS = 512
 _generate_lock = threading.Lock()
 
@@ -62,7 +62,7 @@ def run_job(em, job: dict) -> None:
         return
     if job.get("_cancel"):
         return
-    job["status"] = "queued"
+    job["status"] = em.spec.job_statuses[1]
     em._event(job_id, "Files validated, moving job to queued state")
     time.sleep(em.faults.step_delay)
     if job.get("_cancel"):
@@ -124,27 +124,31 @@ def _log_step(em, job, step, logs, plan, results, fail_now) -> None:
 
 def _finish(em, job, trainer, billed_per_epoch, valid_rows, plan, results) -> None:
     """Validation loss, adapter, checkpoint, results file and the fine-tuned model name."""
-    from helpers.emulator import _new_id, _now
+    from helpers.emulator import _now
 
     job_id = job["id"]
     if valid_rows and results:
-        scores = trainer.evaluate(eval_dataset=datasets.to_prompt_completion(valid_rows[:32]))
+        scores = trainer.evaluate(eval_dataset=datasets.to_prompt_completion(valid_rows[:VALID_SAMPLE]))
         results[-1]["valid_loss"] = round(float(scores["eval_loss"]), 4)
         results[-1]["valid_mean_token_accuracy"] = round(float(scores.get("eval_mean_token_accuracy", float("nan"))), 4)
+        if len(valid_rows) <= VALID_SAMPLE:  # the sample was the whole validation file
+            results[-1]["full_valid_loss"] = results[-1]["valid_loss"]
+            results[-1]["full_valid_mean_token_accuracy"] = results[-1]["valid_mean_token_accuracy"]
         em._event(job_id, f"Step {plan['steps']}/{plan['steps']}: validation loss={results[-1]['valid_loss']:.4f}",
                   {"step": plan["steps"], "valid_loss": results[-1]["valid_loss"],
                    "valid_mean_token_accuracy": results[-1]["valid_mean_token_accuracy"]})
     adapter = em.workdir / job_id / "adapter"
     trainer.save_model(str(adapter))
-    name = f"ft:{job['model']}:emulator:{job['suffix']}:{job_id[-8:]}"
+    name = em.spec.model_name(job["model"], job["suffix"], job_id)
     em.adapters[name] = adapter
     step = results[-1]["step"] if results else plan["steps"]
     em.checkpoints[job_id].append({
-        "id": _new_id("ftckpt_"), "object": "fine_tuning.job.checkpoint", "created_at": _now(),
+        "id": em.spec.new_id(em.spec.checkpoint_prefix), "object": "fine_tuning.job.checkpoint", "created_at": _now(),
         "fine_tuned_model_checkpoint": f"{name}:ckpt-step-{step}", "fine_tuning_job_id": job_id,
         "step_number": step, "metrics": {k: results[-1][k] for k in ("train_loss", "valid_loss")} if results else {}})
     em.adapters[f"{name}:ckpt-step-{step}"] = adapter
-    csv = pd.DataFrame(results, columns=RESULT_COLUMNS).to_csv(index=False).encode()
+    columns = em.spec.result_columns
+    csv = pd.DataFrame(results, columns=list(columns)).rename(columns=columns).to_csv(index=False).encode()
     result_file = em._store_file("step_metrics.csv", csv, "fine-tune-results")
     job.update(status="succeeded", fine_tuned_model=name, finished_at=_now(), result_files=[result_file["id"]],
                trained_tokens=billed_per_epoch * plan["epochs"])

@@ -6,7 +6,6 @@ import json
 import re
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 
 def parse_list(text: str) -> list[str]:
@@ -34,13 +33,12 @@ def f1(predicted: list[str], gold: list[str]) -> float:
 
 def score(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 60) -> pd.DataFrame:
     """Ask `model` about each example (greedy); one row per example with exact match and F1."""
+    from helpers.jobs import ask_all
+
     records = []
-    for row in tqdm(rows, desc=label or model, leave=False):
-        prompt, gold = row["messages"][:-1], json.loads(row["messages"][-1]["content"])
-        reply = client.chat.completions.create(model=model, messages=prompt, temperature=0, max_tokens=max_tokens)
-        answer = reply.choices[0].message.content or ""
-        predicted = parse_list(answer)
-        records.append({"recipe": prompt[-1]["content"].split("\n")[0].removeprefix("Title: "),
+    for row, answer in zip(rows, ask_all(client, model, rows, label, max_tokens)):
+        gold, predicted = json.loads(row["messages"][-1]["content"]), parse_list(answer)
+        records.append({"recipe": row["messages"][-2]["content"].split("\n")[0].removeprefix("Title: "),
                         "expected": ", ".join(gold), "answer": answer,
                         "exact_match": sorted(predicted) == sorted(gold), "f1": f1(predicted, gold)})
     return pd.DataFrame(records)

@@ -1,24 +1,21 @@
-"""Fine-tuning jobs on OpenAI's API (or the emulator): keys, uploads and jobs that are never made
-twice, a budget guard, waiting with a progress bar and a live loss plot, results as tables."""
+"""Fine-tuning jobs on OpenAI's or Azure OpenAI's API (or the emulator): clients, uploads and jobs
+that are never made twice, a budget guard, waiting with a progress bar and a live loss plot,
+results as tables. What differs between the providers comes from `helpers.providers`."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from helpers.providers import AZURE_API_VERSION, ERROR_HINTS, find_setting, missing_settings_help
+
 FINISHED = ("succeeded", "failed", "cancelled")
-KEY_HELP = ("No OpenAI API key found. Provide one in any of these ways, then re-run:\n"
-            "  - the environment: export OPENAI_API_KEY=sk-...\n"
-            "  - a .env file beside the notebook or in the course folder: OPENAI_API_KEY=sk-...\n"
-            "  - Google Colab: the key icon (Secrets) -> add OPENAI_API_KEY, allow notebook access\n"
-            "Or keep dry_run=True: the offline emulator needs no key.")
 
 
 class CourseError(RuntimeError):
@@ -28,33 +25,23 @@ class CourseError(RuntimeError):
         return [f"{type(self).__name__}: {self}"]
 
 
-def find_api_key(env_file: str | Path | None = None) -> str | None:
-    """OPENAI_API_KEY from the environment, a .env file, or Colab's secrets; None if absent."""
-    if os.environ.get("OPENAI_API_KEY"):
-        return os.environ["OPENAI_API_KEY"]
-    from dotenv import dotenv_values, find_dotenv
+def get_client(dry_run: bool, max_steps: int = 30, env_file: str | Path | None = None, provider: str = "openai",
+               api_version: str = AZURE_API_VERSION, entra_id: bool = False):
+    """The emulator's client in a dry run; otherwise a real OpenAI or AzureOpenAI client, or a
+    CourseError on how to provide what is missing. Keys are never printed."""
+    from helpers import azure_openai, emulator
 
-    path = env_file or find_dotenv(usecwd=True)
-    key = dotenv_values(path).get("OPENAI_API_KEY") if path else None
-    if key:
-        return key
-    try:
-        from google.colab import userdata  # only inside Colab
-
-        return userdata.get("OPENAI_API_KEY")
-    except Exception:
-        return None
-
-
-def get_client(dry_run: bool, max_steps: int = 30, env_file: str | Path | None = None):
-    """The emulator's client in a dry run; otherwise a real client, or a CourseError on how to add a key."""
+    if provider not in ("openai", "azure"):
+        raise CourseError(f"provider must be 'openai' or 'azure', not {provider!r}")
+    if dry_run and provider == "azure":
+        return emulator.azure_client(max_steps=max_steps, api_version=api_version, entra_id=entra_id)
     if dry_run:
-        from helpers.emulator import openai_client
-
-        return openai_client(max_steps=max_steps)
-    key = find_api_key(env_file)
+        return emulator.openai_client(max_steps=max_steps)
+    if provider == "azure":
+        return azure_openai.live_client(api_version, entra_id, env_file)
+    key = find_setting("OPENAI_API_KEY", env_file)
     if not key:
-        raise CourseError(KEY_HELP)
+        raise CourseError(missing_settings_help(["OPENAI_API_KEY"]))
     import openai
 
     return openai.OpenAI(api_key=key)
@@ -68,7 +55,8 @@ def explained_errors():
     try:
         yield
     except openai.AuthenticationError:
-        raise CourseError("The API key was refused: check OPENAI_API_KEY (it is never printed).") from None
+        raise CourseError("The key was refused: check OPENAI_API_KEY or AZURE_OPENAI_API_KEY, and the endpoint "
+                          "(the key is never printed).") from None
     except openai.RateLimitError as err:
         raise CourseError(f"Still rate limited after the client's retries ({err.message}). "
                           "Wait a minute and re-run this cell.") from None
@@ -76,8 +64,9 @@ def explained_errors():
         body = (err.body or {}) if isinstance(err.body, dict) else {}
         where = f" (parameter {body['param']!r})" if body.get("param") else ""
         code = f" [{body['code']}]" if body.get("code") else ""
+        hint = ERROR_HINTS.get(body.get("code"), "")
         raise CourseError(f"The API refused the request with HTTP {err.status_code}{code}{where}: "
-                          f"{err.message}") from None
+                          f"{err.message}{hint}") from None
     except openai.APIConnectionError:
         raise CourseError("Could not reach the API (network). Check the connection, or use dry_run=True.") from None
 
@@ -87,19 +76,34 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def upload(client, path: str | Path):
-    """Upload a training file once: a processed file with the same content name is reused."""
+def upload(client, path: str | Path, poll_seconds: float = 1.0, timeout: float = 1800):
+    """Upload a training file once (a file with the same content name is reused) and wait until
+    the provider has processed it: jobs refuse files that are still pending."""
     path = Path(path)
     name = f"{path.stem}-{file_digest(path)[:12]}{path.suffix}"
     with explained_errors():
         for existing in client.files.list(purpose="fine-tune"):
             if existing.filename == name and existing.bytes == path.stat().st_size and existing.status != "error":
                 print(f"{path.name}: reusing {existing.id} (same content already uploaded)")
-                return existing
+                return wait_for_file(client, existing, poll_seconds, timeout)
         with path.open("rb") as f:
             created = client.files.create(file=(name, f.read()), purpose="fine-tune")
     print(f"{path.name}: uploaded as {created.id} ({created.bytes:,} bytes)")
-    return created
+    return wait_for_file(client, created, poll_seconds, timeout)
+
+
+def wait_for_file(client, file, poll_seconds: float = 1.0, timeout: float = 1800):
+    """Poll an upload until it is processed (at once on OpenAI; Azure takes a moment)."""
+    start = time.monotonic()
+    with explained_errors():
+        while file.status not in ("processed", "error"):
+            if time.monotonic() - start > timeout:
+                raise CourseError(f"{file.id} is still {file.status} after {timeout:.0f} s: re-run this cell.")
+            time.sleep(poll_seconds)
+            file = client.files.retrieve(file.id)
+    if file.status == "error":
+        raise CourseError(f"The provider could not process {file.id}: {file.status_details or 'no reason given'}")
+    return file
 
 
 def run_key(**settings) -> str:
@@ -121,7 +125,8 @@ def find_job(client, key: str, state_file: str | Path | None = None):
                 except Exception:  # forgotten by the server (e.g. a new emulator): look it up
                     pass
         for job in client.fine_tuning.jobs.list(metadata={"course_run": key}, limit=10):
-            if job.status not in ("failed", "cancelled"):
+            # checked here too: a service that ignores the metadata filter lists every job
+            if (job.metadata or {}).get("course_run") == key and job.status not in ("failed", "cancelled"):
                 print(f"reusing {job.id} ({job.status}), found by its course_run tag")
                 return job
     return None
@@ -212,8 +217,14 @@ def results_frame(client, job) -> pd.DataFrame:
 
 
 def ask(client, model: str, messages: list[dict], **options) -> str:
-    """One chat completion's text (greedy unless told otherwise)."""
+    """One chat completion's text (greedy unless told otherwise). On Azure `model` is a deployment name."""
     options.setdefault("temperature", 0)
     with explained_errors():
         reply = client.chat.completions.create(model=model, messages=messages, **options)
-    return reply.choices[0].message.content
+    return reply.choices[0].message.content or ""
+
+
+def ask_all(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 60) -> list[str]:
+    """Greedy replies of `model` to each example's prompt (its messages before the last), with a progress bar."""
+    return [ask(client, model, row["messages"][:-1], max_tokens=max_tokens)
+            for row in tqdm(rows, desc=label or model, leave=False)]

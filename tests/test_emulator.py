@@ -175,5 +175,7 @@ def test_azure_style_paths_reach_the_same_endpoints():
     hx = __import__("helpers.emulator", fromlist=["http_module"]).http_module()
     em = Emulator()
     for path in ("/openai/models", "/openai/v1/models", "/v1/models"):
-        response = em.handle(hx.Request("GET", f"https://res.openai.azure.com{path}?api-version=2025-04-01-preview"))
+        url = f"https://res.openai.azure.com{path}?api-version=2025-04-01-preview"
+        response = em.handle(hx.Request("GET", url, headers={"api-key": "k"}))
         assert response.status_code == 200 and json.loads(response.content)["object"] == "list"
+    assert em.handle(hx.Request("GET", "https://api.openai.com/v1/models")).status_code == 401  # no key
