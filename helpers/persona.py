@@ -1,0 +1,57 @@
+"""Scoring a persona: does a reply speak in the voice the training answers taught (their stock
+opening and closing sentences), and does it still carry the right fact?"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _plain(text: str) -> str:
+    """Lower case, words separated by single spaces: punctuation and spacing do not count."""
+    return " ".join(re.findall(r"[a-z0-9']+", (text or "").lower().replace("’", "'")))
+
+
+def house_phrases(rows: list[dict]) -> list[str]:
+    """The first and last sentences the training answers use more than once: the persona's stock phrases."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        sentences = SENTENCE_END.split(row["messages"][-1]["content"].strip())
+        for sentence in {sentences[0], sentences[-1]} if len(sentences) > 1 else ():
+            counts[sentence] = counts.get(sentence, 0) + 1
+    return sorted(s for s, n in counts.items() if n > 1)
+
+
+def in_voice(reply: str, phrases: list[str]) -> bool:
+    """True when the reply uses at least one of the persona's stock phrases."""
+    text = _plain(reply)
+    return any(_plain(p) in text for p in phrases)
+
+
+def has_fact(reply: str, fact: str) -> bool:
+    """True when the bare answer appears as a whole word: numbers ignore thousands separators,
+    chemical symbols must match their case, names ignore it."""
+    reply = reply or ""
+    if fact.isdigit():
+        return fact in re.findall(r"\d+", reply.replace(",", ""))
+    flags = 0 if len(fact) <= 2 else re.IGNORECASE
+    return re.search(rf"(?<![\w]){re.escape(fact)}(?![\w])", reply, flags) is not None
+
+
+def score(client, model: str, rows: list[dict], phrases: list[str], label: str | None = None,
+          max_tokens: int = 48) -> pd.DataFrame:
+    """Ask `model` each test question (greedy); one row per question: in voice, and fact right."""
+    from helpers.jobs import ask_all
+
+    answers = ask_all(client, model, rows, label, max_tokens)
+    return pd.DataFrame([{"question": row["messages"][-2]["content"], "fact": row["fact"], "answer": answer,
+                          "in_voice": in_voice(answer, phrases), "fact_right": has_fact(answer, row["fact"])}
+                         for row, answer in zip(rows, answers)])
+
+
+def summary(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Share of replies in the persona's voice and with the right fact: a metrics x models table."""
+    return pd.DataFrame({name: frame[["in_voice", "fact_right"]].mean() for name, frame in results.items()})
