@@ -39,6 +39,7 @@ bench: $(STAMP)
 data: $(STAMP)
 	$(PY) data/text_to_sql/generate.py
 	$(PY) data/recipes/generate.py
+	$(PY) data/quip/generate.py
 
 ## Check a training file before uploading it: make validate FILE=path.jsonl [MODEL=name]
 validate: $(STAMP)

@@ -15,6 +15,9 @@ from helpers.env import REPO_URL, ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 REQUIRED = {"01-openai": {"dry_run", "model", "n_epochs", "budget_usd", "emulator_steps", "eval_samples",
                            "output_dir"},
+            "02-azure-openai": {"dry_run", "model", "training_type", "api_version", "entra_id", "suffix",
+                                "budget_usd", "deployment_name", "hosting_usd_per_hour", "keep_deployment",
+                                "emulator_steps", "eval_samples", "output_dir"},
             "03-huggingface-trl": {"dry_run", "model_id", "max_steps", "learning_rate", "lora_r",
                                    "eval_samples", "seed", "output_dir"}}
 
@@ -39,7 +42,19 @@ def expectations_01(m):
     assert (m["files_uploaded"], m["jobs_created"]) == (2, 1)
 
 
-EXPECT = {"01-openai": expectations_01, "03-huggingface-trl": expectations_03}
+def expectations_02(m):
+    """Dry run of the Azure walkthrough: trained once, deployed, called by deployment name, deleted."""
+    assert m["dry_run"] is True and m["train_steps"] == 20 and m["eval_samples"] == 12
+    assert m["final_train_loss"] < 0.3 * m["first_train_loss"] and m["final_valid_loss"] < 0.6
+    assert m["fine_tuned_model"].startswith("gpt-4o-mini-2024-07-18.ft-") and m["fine_tuned_model"].endswith("-quip")
+    assert m["trained_tokens"] == m["estimated_billed_tokens"] > 15_000
+    assert m["base_in_voice"] <= 0.1 and m["finetuned_in_voice"] >= 0.8
+    assert m["finetuned_fact_right"] >= m["base_fact_right"] - 0.1  # the voice did not cost the facts
+    assert m["deployment_state"] == "Succeeded" and m["deployment_deleted"] is True
+    assert (m["files_uploaded"], m["jobs_created"]) == (2, 1)
+
+
+EXPECT = {"01-openai": expectations_01, "02-azure-openai": expectations_02, "03-huggingface-trl": expectations_03}
 
 
 def test_every_notebook_is_covered():
