@@ -45,10 +45,11 @@ def live_client(api_version: str, entra_id: bool = False, env_file: str | Path |
     import openai
 
     if entra_id:
+        endpoint = _settings(["AZURE_OPENAI_ENDPOINT"], env_file)["AZURE_OPENAI_ENDPOINT"]
+        credential = entra_credential()  # a CourseError on how to install azure-identity if it is missing
         from azure.identity import get_bearer_token_provider
 
-        endpoint = _settings(["AZURE_OPENAI_ENDPOINT"], env_file)["AZURE_OPENAI_ENDPOINT"]
-        provider = get_bearer_token_provider(entra_credential(), COGNITIVE_SCOPE)
+        provider = get_bearer_token_provider(credential, COGNITIVE_SCOPE)
         return openai.AzureOpenAI(azure_endpoint=endpoint, api_version=api_version, azure_ad_token_provider=provider)
     values = _settings(["AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY"], env_file)
     return openai.AzureOpenAI(azure_endpoint=values["AZURE_OPENAI_ENDPOINT"], api_version=api_version,

@@ -194,3 +194,19 @@ def test_find_job_ignores_jobs_of_other_runs_when_the_filter_is_ignored(tmp_path
     assert jobs.find_job(client, "nobody") is None
     client.fine_tuning.jobs.cancel(mine.id)
     time.sleep(0.1)
+
+
+def test_entra_id_without_azure_identity_says_what_to_install(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_azure(name, *args, **kwargs):
+        if name.startswith("azure.identity"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_azure)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
+    with pytest.raises(jobs.CourseError, match="pip install azure-identity"):
+        jobs.get_client(False, provider="azure", entra_id=True, env_file=tmp_path / "none.env")
