@@ -23,8 +23,10 @@ from helpers.jobs import CourseError
 VENV = ROOT / ".venv-autotrain"
 VERSION = "0.8.36"  # the last release (January 2025); the project has not been maintained since
 PROGRESS = re.compile(r"^\s*\d+%\|[^|]*\|\s*(\d+)/(\d+) \[[^\]]*(?:it/s|s/it)\]")
+LOG_LINE = re.compile(r"^(INFO|WARNING|ERROR|CRITICAL)\s+\|[^|]*\|\s*\S+ - (.*)")  # loguru's format
 LOSS_LINE = re.compile(r"on_log:\d+ - (\{.*\})\s*$")
 PROBLEM = re.compile(r"\| ERROR +\||Failed to merge adapter|^\w*Error: ")
+SECRET_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 MODEL_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
@@ -174,7 +176,7 @@ def run(config_path: str | Path, workdir: str | Path, venv: Path = VENV, offline
     start, steps, bar, seen = time.perf_counter(), 0, None, set()
     with log_path.open("w") as log, subprocess.Popen(cmd, cwd=workdir, env=_env(venv, offline),
                                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-        for piece in _pieces(proc.stdout):
+        for piece in map(redact, _pieces(proc.stdout)):
             log.write(piece + "\n")
             match = PROGRESS.match(piece)
             if match:  # a training progress bar, perhaps with a log message glued after it
@@ -182,14 +184,35 @@ def run(config_path: str | Path, workdir: str | Path, venv: Path = VENV, offline
                 bar = bar or tqdm(total=steps, desc="AutoTrain training", unit="step")
                 bar.update(done - bar.n)
                 piece = piece[match.end():]
-            if echo and " | " in piece and piece not in seen:
+            message = LOG_LINE.match(piece)
+            if echo and message and piece not in seen:
                 seen.add(piece)
-                print(piece.strip()[:240], flush=True)
+                level, text = message.groups()
+                print(f"{'' if level == 'INFO' else level + ': '}{text[:200]}", flush=True)
     if bar:
         bar.close()
+    _scrub_token(workdir / project / "training_params.json")
     result = Run(workdir / project, log_path, time.perf_counter() - start, steps, log_path.read_text())
     check_run(result, proc.returncode)
     return result
+
+
+def redact(text: str) -> str:
+    """Hide the Hugging Face token, should AutoTrain ever print it."""
+    for name in SECRET_VARS:
+        secret = os.environ.get(name, "")
+        if len(secret) >= 8:
+            text = text.replace(secret, "*****")
+    return text
+
+
+def _scrub_token(params_file: Path) -> None:
+    """AutoTrain writes the Hub token into training_params.json in clear; remove it."""
+    if params_file.exists():
+        params = json.loads(params_file.read_text())
+        if params.get("token"):
+            params["token"] = None
+            params_file.write_text(json.dumps(params, indent=4))
 
 
 def check_run(result: Run, returncode: int) -> None:

@@ -163,7 +163,8 @@ def _model_for(em, name: str):
         if name in em.adapters:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(em.adapters[name]))
+            # merged: the same weights, without LoRA's extra products at every generated token
+            model = PeftModel.from_pretrained(model, str(em.adapters[name])).merge_and_unload()
         model.eval()
         em._models[name] = (model, tokenizer)
     return em._models[name]

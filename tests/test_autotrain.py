@@ -109,12 +109,27 @@ def test_legacy_model_folder_computes_the_same_logits_in_autotrains_transformers
     assert (ours - torch.tensor(theirs["unfixed"])).abs().max() > 0.1  # rope_theta matters
 
 
-def test_a_failed_training_is_reported_although_autotrain_exits_with_0(tmp_path):
-    path = autotrain.write_config(config(tmp_path), tmp_path / "config.yml")  # base/ does not exist
-    with pytest.raises(autotrain.AutoTrainError, match=r"AutoTrain failed: .*(?s:.*)Full log: .*unit-test\.log"):
-        autotrain.run(path, tmp_path, echo=False)
+def test_a_failed_training_is_reported_although_autotrain_exits_with_0(tmp_path, monkeypatch, capsys):
+    fake_token = "hf_FAKEtokenFORtests0123456789"
+    monkeypatch.setenv("HF_TOKEN", fake_token)
+    cfg = {**config(tmp_path), "hub": {"username": "learner", "token": "${HF_TOKEN}", "push_to_hub": False}}
+    path = autotrain.write_config(cfg, tmp_path / "config.yml")  # base/ does not exist
+    with pytest.raises(autotrain.AutoTrainError, match=r"AutoTrain failed: .*base(?s:.*)Full log: .*unit-test\.log"):
+        autotrain.run(path, tmp_path)
     log = (tmp_path / "unit-test.log").read_text()
     assert "Job ID" in log  # AutoTrain itself carried on as if all were well
+    shown = capsys.readouterr().out
+    assert "Starting local training" in shown and "| INFO" not in shown  # its messages, without log noise
+    written = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and not any(fake_token in text for text in written + [shown])
+    assert json.loads((tmp_path / "unit-test" / "training_params.json").read_text())["token"] is None
+
+
+def test_redact_hides_the_hub_token(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    assert autotrain.redact("token=hf_secret_value_123 ok") == "token=***** ok"
+    monkeypatch.delenv("HF_TOKEN")
+    assert autotrain.redact("nothing to hide") == "nothing to hide"
 
 
 LOG = """\
