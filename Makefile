@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 autotrain: $(AT_STAMP)
 
 $(AT_STAMP):
-	test -x $(AT_PY) || $(PYTHON) -m venv $(AT_VENV)
+	test -x $(AT_PY) || $(PYTHON) -m venv $(AT_VENV) || \
+		($(PYTHON) -m pip install -q virtualenv && $(PYTHON) -m virtualenv $(AT_VENV))  # Pythons without ensurepip
 	$(AT_PY) -m pip install -q --upgrade pip
 	$(AT_PY) -m pip install -q torch==2.13.0
 	$(AT_PY) -m pip install -q torch==2.13.0 autotrain-advanced==0.8.36

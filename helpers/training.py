@@ -73,6 +73,7 @@ def train_lora(rows: list[dict], max_steps: int, learning_rate: float = 1e-3, ba
         per_device_train_batch_size=batch_size, learning_rate=learning_rate, lr_scheduler_type="cosine",
         warmup_steps=max(1, max_steps // 20), completion_only_loss=True, max_length=512,
         bf16=use_bf16(), use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no",
+        activation_checkpointing=torch.cuda.is_available(),  # on CPU recomputation only costs time
         report_to="none", seed=seed, disable_tqdm=True)
     peft_config = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules="all-linear",
                              task_type="CAUSAL_LM")
