@@ -81,6 +81,7 @@ class Emulator:
     threads: list = field(default_factory=list)
     _models: dict = field(default_factory=dict)
     requests: int = 0             # requests answered, retries included
+    generate_calls: int = 0       # model.generate runs (concurrent greedy requests share one)
 
     def __post_init__(self):
         if self.provider not in PROVIDERS:

@@ -224,7 +224,14 @@ def ask(client, model: str, messages: list[dict], **options) -> str:
     return reply.choices[0].message.content or ""
 
 
-def ask_all(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 60) -> list[str]:
-    """Greedy replies of `model` to each example's prompt (its messages before the last), with a progress bar."""
-    return [ask(client, model, row["messages"][:-1], max_tokens=max_tokens)
-            for row in tqdm(rows, desc=label or model, leave=False)]
+def ask_all(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 60,
+            workers: int = 8) -> list[str]:
+    """Greedy replies of `model` to each example's prompt (its messages before the last), `workers`
+    requests at a time (the emulator answers concurrent ones in a batch), in order, with a progress bar."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(row: dict) -> str:
+        return ask(client, model, row["messages"][:-1], max_tokens=max_tokens)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(tqdm(pool.map(one, rows), total=len(rows), desc=label or model, leave=False))

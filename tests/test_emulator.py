@@ -181,3 +181,17 @@ def test_azure_style_paths_reach_the_same_endpoints():
         response = em.handle(hx.Request("GET", url, headers={"api-key": "k"}))
         assert response.status_code == 200 and json.loads(response.content)["object"] == "list"
     assert em.handle(hx.Request("GET", "https://api.openai.com/v1/models")).status_code == 401  # no key
+
+
+def test_concurrent_greedy_requests_share_one_batch_and_answer_as_one_by_one():
+    rows = read_jsonl(RECIPES / "test.jsonl")[:6]
+    alone = openai_client()
+    one_by_one = jobs.ask_all(alone, MODEL, rows, max_tokens=24, workers=1)
+    together = openai_client()
+    batched = jobs.ask_all(together, MODEL, rows, max_tokens=24, workers=6)
+    assert batched == one_by_one and all(one_by_one)
+    assert alone.emulator.generate_calls == 6 and together.emulator.generate_calls < 6
+    sampled = {alone.chat.completions.create(model=MODEL, messages=rows[0]["messages"][:2], max_tokens=24,
+                                             temperature=1.0, seed=seed).choices[0].message.content
+               for seed in (1, 1, 2)}
+    assert len(sampled) == 2  # sampling still goes one by one, and a seed repeats its answer
