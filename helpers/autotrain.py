@@ -229,8 +229,7 @@ def check_run(result: Run, returncode: int) -> None:
 def loss_history(log: str) -> pd.DataFrame:
     """Training loss per logged step from AutoTrain's log (it keeps no trainer state), in the
     shape `plots.plot_loss` takes; steps are counted from the logging interval."""
-    logs = [ast.literal_eval(m.group(1)) for m in map(LOSS_LINE.search, log.splitlines()) if m]
-    losses = [entry for entry in logs if "loss" in entry]
+    losses = [entry for entry in _logged(log) if "loss" in entry]
     epochs = [entry["epoch"] for entry in losses]
     per_epoch = _steps_per_epoch(log)
     rows = [{"step": round(epoch * per_epoch) if per_epoch else i + 1, "split": "train", "loss": entry["loss"]}
@@ -247,5 +246,9 @@ def _steps_per_epoch(log: str) -> float:
 
 def train_summary(log: str) -> dict:
     """The trainer's closing figures (train_runtime, train_loss, ...) from AutoTrain's log."""
-    logs = [ast.literal_eval(m.group(1)) for m in map(LOSS_LINE.search, log.splitlines()) if m]
-    return next((entry for entry in reversed(logs) if "train_loss" in entry), {})
+    return next((entry for entry in reversed(_logged(log)) if "train_loss" in entry), {})
+
+
+def _logged(log: str) -> list[dict]:
+    """Every dict the trainer logged (losses, then the closing figures), in order."""
+    return [ast.literal_eval(m.group(1)) for m in map(LOSS_LINE.search, log.splitlines()) if m]
