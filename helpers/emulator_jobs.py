@@ -196,10 +196,9 @@ def _generate_greedy(em, name: str, entry: _Pending) -> list[int]:
         _pending.append(entry)
     with _generate_lock:
         if entry.tokens is None:
-            with _pending_lock:
-                batch = [e for e in _pending if e.key == entry.key][:BATCH]
-                for e in batch:
-                    _pending.remove(e)
+            with _pending_lock:  # this request, and others for the same model waiting behind it
+                batch = [entry] + [e for e in _pending if e.key == entry.key and e is not entry][:BATCH - 1]
+                _pending[:] = [e for e in _pending if not any(e is b for b in batch)]
             model, tokenizer = _model_for(em, name)
             inputs = tokenizer([e.prompt for e in batch], return_tensors="pt", padding=True, padding_side="left",
                                add_special_tokens=False)
