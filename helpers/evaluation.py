@@ -78,14 +78,29 @@ def sql_shape(sql: str) -> str:
     return next((name for name, pattern in SHAPES if re.search(pattern, text)), "select")
 
 
+def _last_answer(example: dict) -> int:
+    """Index of the last assistant message: the answer; earlier ones are few-shot examples."""
+    return max(i for i, m in enumerate(example["messages"]) if m["role"] == "assistant")
+
+
 def prompt_messages(example: dict) -> list[dict]:
-    """The messages a model sees: everything before the assistant's answer."""
-    return [m for m in example["messages"] if m["role"] != "assistant"]
+    """The messages a model sees: everything before the last assistant answer."""
+    return example["messages"][:_last_answer(example)]
 
 
 def gold_sql(example: dict) -> str:
-    """The assistant's answer of a chat example."""
-    return next(m["content"] for m in example["messages"] if m["role"] == "assistant")
+    """The last assistant answer of a chat example."""
+    return example["messages"][_last_answer(example)]["content"]
+
+
+def prompt_text(tokenizer, example: dict) -> str:
+    """The text the model reads for an example: its prompt messages in the chat template."""
+    return tokenizer.apply_chat_template(prompt_messages(example), tokenize=False, add_generation_prompt=True)
+
+
+def prompt_tokens(tokenizer, examples: list[dict]) -> list[int]:
+    """Tokens in each example's prompt, as the model is sent it."""
+    return [len(tokenizer(prompt_text(tokenizer, ex), add_special_tokens=False).input_ids) for ex in examples]
 
 
 @torch.inference_mode()
@@ -93,8 +108,7 @@ def generate_sql(model, tokenizer, examples: list[dict], batch_size: int = 16,
                  max_new_tokens: int = 64, desc: str = "generating") -> list[str]:
     """Greedy replies for each example's prompt, batched with left padding."""
     model.eval()
-    prompts = [tokenizer.apply_chat_template(prompt_messages(ex), tokenize=False,
-                                             add_generation_prompt=True) for ex in examples]
+    prompts = [prompt_text(tokenizer, ex) for ex in examples]
     replies: list[str] = []
     for i in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch"):
         batch = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True,
@@ -104,6 +118,23 @@ def generate_sql(model, tokenizer, examples: list[dict], batch_size: int = 16,
         replies += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:],
                                           skip_special_tokens=True)
     return replies
+
+
+@torch.inference_mode()
+def time_requests(model, tokenizer, examples: list[dict], max_new_tokens: int = 64,
+                  desc: str = "timing") -> pd.DataFrame:
+    """Answer the examples one at a time, as separate requests: seconds, prompt and reply tokens of each."""
+    model.eval()
+    rows = []
+    for ex in tqdm(examples, desc=desc, unit="request"):
+        ids = tokenizer(prompt_text(tokenizer, ex), return_tensors="pt", add_special_tokens=False).to(model.device)
+        start = time.perf_counter()
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+        seconds = time.perf_counter() - start
+        prompt = ids["input_ids"].shape[1]
+        rows.append({"seconds": seconds, "prompt_tokens": prompt, "reply_tokens": out.shape[1] - prompt})
+    return pd.DataFrame(rows)
 
 
 def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd.DataFrame:

@@ -106,3 +106,27 @@ def test_compare_by_shape_counts_and_scores():
     table = ev.compare_by_shape(base, tuned)
     assert table.loc["aggregate"].tolist() == [2, 0.0, 0.5]
     assert table.loc["order by + limit"].tolist() == [1, 0.0, 1.0]
+
+
+def test_prompt_tokens_count_what_the_model_reads(embedded):
+    _, tokenizer = embedded
+    short, long = example("How many?", "x"), example("How many employees were hired in 2015 in Berlin?", "x")
+    counts = ev.prompt_tokens(tokenizer, [short, long])
+    assert counts[0] == len(tokenizer(ev.prompt_text(tokenizer, short), add_special_tokens=False).input_ids)
+    assert counts[1] > counts[0] > 5
+
+
+def test_timed_requests_answer_as_the_batch_does(embedded):
+    model, tokenizer = embedded
+    rows = [example("How many employees are there?", "")]
+    timed = ev.time_requests(model, tokenizer, rows, max_new_tokens=8)
+    assert list(timed.columns) == ["seconds", "prompt_tokens", "reply_tokens"]
+    assert timed.seconds[0] > 0 and 1 <= timed.reply_tokens[0] <= 8
+    assert timed.prompt_tokens[0] == ev.prompt_tokens(tokenizer, rows)[0]
+
+
+def test_few_shot_prompts_exclude_every_answer_and_score_the_last():
+    shot = example("q0", "SELECT 0")
+    shot["messages"] += [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "SELECT 1"}]
+    assert ev.gold_sql(shot) == "SELECT 1"
+    assert [m["content"] for m in ev.prompt_messages(shot)] == ["schema", "q0", "SELECT 0", "q1"]
