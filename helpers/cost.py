@@ -24,6 +24,16 @@ PRICES_USD_PER_MILLION = {
     "gpt-3.5-turbo": 8.00,
 }
 
+# Inference list prices, USD per million tokens as (input, output): the base model, then the same
+# model fine-tuned (OpenAI bills a fine-tuned model's tokens at a higher rate). Same sources and date.
+INFERENCE_USD_PER_MILLION = {
+    "gpt-4.1-nano": {"base": (0.10, 0.40), "fine-tuned": (0.20, 0.80)},
+    "gpt-4.1-mini": {"base": (0.40, 1.60), "fine-tuned": (0.80, 3.20)},
+    "gpt-4.1": {"base": (2.00, 8.00), "fine-tuned": (3.00, 12.00)},
+    "gpt-4o-mini": {"base": (0.15, 0.60), "fine-tuned": (0.30, 1.20)},
+    "gpt-4o": {"base": (2.50, 10.00), "fine-tuned": (3.75, 15.00)},
+}
+
 # The provider's default number of epochs aims at 3 passes, kept between 100 and 25,000
 # example visits and between 1 and 25 epochs (the OpenAI cookbook's data-preparation rule).
 TARGET_EPOCHS = 3
@@ -37,11 +47,21 @@ def token_limit(model: str) -> int | None:
     return TOKEN_LIMITS.get(name)
 
 
+def _family(model: str, table: dict):
+    """The entry of the model's family in a price table (longest matching prefix), or None."""
+    name = model.removeprefix("ft:")
+    matches = [p for p in table if name.startswith(p)]
+    return table[max(matches, key=len)] if matches else None
+
+
 def price_per_million(model: str) -> float | None:
     """Training list price (USD per 1M tokens) of the model's family, or None if unknown."""
-    name = model.removeprefix("ft:")
-    matches = [p for p in PRICES_USD_PER_MILLION if name.startswith(p)]
-    return PRICES_USD_PER_MILLION[max(matches, key=len)] if matches else None
+    return _family(model, PRICES_USD_PER_MILLION)
+
+
+def inference_prices(model: str) -> dict | None:
+    """Inference list prices of the model's family: {"base": (input, output), "fine-tuned": (...)}, USD per 1M."""
+    return _family(model, INFERENCE_USD_PER_MILLION)
 
 
 def default_epochs(n_examples: int) -> int:

@@ -39,3 +39,38 @@ def plot_token_counts(example_tokens: list[int], limit: int | None = None, title
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def plot_approaches(table: pd.DataFrame, title: str = "Prompting vs fine-tuning"):
+    """One panel per column of an approaches x measures table (accuracy, tokens, seconds), a bar per approach."""
+    fig, axes = plt.subplots(1, len(table.columns), figsize=(4 * len(table.columns), 3.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, column in zip(axes, table.columns):
+        bars = ax.bar(table.index, table[column], color=colors[:len(table)])
+        ax.bar_label(bars, fmt="%.0f%%" if "%" in column else "%.3g")
+        ax.set(title=column)
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.margins(y=0.15)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_break_even(costs: pd.DataFrame, title: str = "When does the fine-tune pay for itself?"):
+    """One panel per row of break_even.table: the cumulative cost of prompting and of fine-tuning
+    over requests, the break-even marked (a fine-tune that never saves is drawn over 1,000 requests)."""
+    fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 3.5), squeeze=False)
+    for ax, (name, row) in zip(axes[0], costs.iterrows()):
+        even = row["break-even requests"]
+        n = max(10, 2 * even) if even is not None else 1_000
+        ax.plot([0, n], [0, n * row["prompting per request"]], label="prompting (few-shot)")
+        ax.plot([0, n], [row["fine-tune one-off"], row["fine-tune one-off"] + n * row["fine-tune per request"]],
+                label="fine-tune (training + requests)")
+        if even is not None:
+            ax.axvline(even, color="gray", linestyle="--", label=f"break-even: {even:,} requests")
+        ax.set(xlabel="requests", ylabel=name, title=name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -29,3 +29,22 @@ def test_token_histogram_counts_every_example_and_marks_a_near_limit():
     assert [line.get_xdata()[0] for line in fig.axes[0].get_lines()] == [4096]
     far = plots.plot_token_counts([100, 120], limit=65_536)  # the limit would squash the bars
     assert far.axes[0].get_lines() == []
+
+
+def test_approaches_plot_has_a_panel_per_measure_and_a_bar_per_approach():
+    table = pd.DataFrame({"execution accuracy (%)": [5.0, 40.0], "prompt tokens per request": [81.0, 233.0]},
+                         index=["zero-shot", "few-shot"])
+    fig = plots.plot_approaches(table)
+    assert [ax.get_title() for ax in fig.axes] == list(table.columns)
+    assert [bar.get_height() for bar in fig.axes[1].patches] == [81.0, 233.0]
+
+
+def test_break_even_plot_crosses_at_the_break_even():
+    from helpers import break_even
+
+    costs = break_even.table({"seconds": (1.5, 100.0, 0.5), "usd": (0.4, 1.0, 0.5)})
+    fig = plots.plot_break_even(costs)
+    prompting, tuned, marker = fig.axes[0].get_lines()
+    assert marker.get_xdata()[0] == 100 and prompting.get_xdata()[-1] == 200
+    assert tuned.get_ydata()[-1] == 100.0 + 200 * 0.5 and prompting.get_ydata()[-1] == 300
+    assert len(fig.axes[1].get_lines()) == 2  # never breaks even: no marker
