@@ -43,11 +43,12 @@ def merge_adapter(model_path: str, adapter_dir: str | Path, out_dir: str | Path)
 
 def train_lora(rows: list[dict], max_steps: int, learning_rate: float = 1e-3, batch_size: int = 8,
                lora_r: int = 16, seed: int = 0, on_log=None, should_stop=None, output_dir: str | Path | None = None,
-               quiet: bool = True):
-    """LoRA SFT of the embedded model on chat examples, loss on each last answer; returns the trainer.
+               quiet: bool = True, model_id: str = ""):
+    """LoRA SFT of a model (the embedded one by default) on chat examples, loss on each last answer;
+    returns the trainer. Notebook 03 shows the same LoraConfig and SFTConfig step by step.
 
     on_log(step, logs) sees every logged step; should_stop() is asked after each step; quiet
-    silences the trainer's own printing (the emulator trains in the background).
+    silences the trainer's printing and progress bar (the emulator trains in the background).
     """
     import tempfile
 
@@ -67,14 +68,14 @@ def train_lora(rows: list[dict], max_steps: int, learning_rate: float = 1e-3, ba
             if should_stop and should_stop():
                 control.should_training_stop = True
 
-    model, tokenizer = models.load_model("")
+    model, tokenizer = models.load_model(model_id)
     args = SFTConfig(
         output_dir=str(output_dir or tempfile.mkdtemp(prefix="lora-")), max_steps=max_steps,
         per_device_train_batch_size=batch_size, learning_rate=learning_rate, lr_scheduler_type="cosine",
         warmup_steps=max(1, max_steps // 20), completion_only_loss=True, max_length=512,
         bf16=use_bf16(), use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no",
         activation_checkpointing=torch.cuda.is_available(),  # on CPU recomputation only costs time
-        report_to="none", seed=seed, disable_tqdm=True)
+        report_to="none", seed=seed, disable_tqdm=quiet)
     peft_config = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules="all-linear",
                              task_type="CAUSAL_LM")
     if quiet:
