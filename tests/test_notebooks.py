@@ -10,11 +10,14 @@ import nbformat
 import papermill
 import pytest
 
-from helpers import nbclean
+from helpers import break_even, cost, nbclean
 from helpers.env import REPO_URL, ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-REQUIRED = {"01-openai": {"dry_run", "model", "n_epochs", "budget_usd", "emulator_steps", "eval_samples",
+REQUIRED = {"00-should-you-fine-tune": {"dry_run", "model_id", "k", "max_steps", "learning_rate", "lora_r",
+                                       "batch_size", "eval_samples", "latency_samples", "provider_model", "seed",
+                                       "output_dir"},
+            "01-openai": {"dry_run", "model", "n_epochs", "budget_usd", "emulator_steps", "eval_samples",
                            "output_dir"},
             "02-azure-openai": {"dry_run", "model", "training_type", "api_version", "entra_id", "suffix",
                                 "budget_usd", "deployment_name", "hosting_usd_per_hour", "keep_deployment",
@@ -27,6 +30,30 @@ REQUIRED = {"01-openai": {"dry_run", "model", "n_epochs", "budget_usd", "emulato
 # Executed copies and their outputs live beside runs/, so relative paths still resolve and notebook 04
 # can compare itself with notebook 03's figures from the same test run.
 RUNS = ROOT / "runs" / "test"
+
+
+def expectations_00(m):
+    """Dry run of the decision notebook: four approaches measured, and the break-even follows from them."""
+    assert m["dry_run"] is True and (m["k"], m["eval_samples"], m["latency_samples"], m["train_steps"]) == (4, 40, 6, 20)
+    assert m["zero_shot_execution_accuracy"] <= 0.15
+    assert m["retrieval_few_shot_execution_accuracy"] >= m["few_shot_execution_accuracy"] + 0.15
+    assert m["finetuned_execution_accuracy"] >= m["zero_shot_execution_accuracy"] + 0.15
+    assert m["finetuned_prompt_tokens"] == m["zero_shot_prompt_tokens"] > 50  # the fine-tune needs no examples
+    assert m["few_shot_prompt_tokens"] > 2 * m["finetuned_prompt_tokens"]
+    saved = m["few_shot_latency_seconds"] - m["finetuned_latency_seconds"]
+    if saved > 0:
+        assert m["break_even_requests"] == pytest.approx(m["train_seconds"] / saved, rel=0.02, abs=1)
+    else:
+        assert m["break_even_requests"] is None
+    prices = cost.inference_prices(m["provider_model"])
+    usd = break_even.break_even(
+        m["trained_tokens"] * cost.price_per_million(m["provider_model"]) / 1e6,
+        break_even.request_usd(m["few_shot_prompt_tokens"], m["few_shot_reply_tokens"], prices["base"]),
+        break_even.request_usd(m["finetuned_prompt_tokens"], m["finetuned_reply_tokens"], prices["fine-tuned"]))
+    if usd is None:
+        assert m["break_even_requests_at_provider_prices"] is None
+    else:
+        assert m["break_even_requests_at_provider_prices"] == pytest.approx(usd, rel=0.02)
 
 
 def expectations_03(m):
@@ -75,7 +102,7 @@ def expectations_04(m):
         assert m["base_execution_accuracy"] == trl["base_execution_accuracy"]
 
 
-EXPECT = {"01-openai": expectations_01, "02-azure-openai": expectations_02, "03-huggingface-trl": expectations_03,
+EXPECT = {"00-should-you-fine-tune": expectations_00, "01-openai": expectations_01, "02-azure-openai": expectations_02, "03-huggingface-trl": expectations_03,
           "04-autotrain": expectations_04}
 
 
