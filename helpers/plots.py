@@ -68,7 +68,7 @@ def plot_break_even(costs: pd.DataFrame, title: str = "When does the fine-tune p
                 label="fine-tune (training + requests)")
         if even is not None:
             ax.axvline(even, color="gray", linestyle="--", label=f"break-even: {even:,} requests")
-        ax.set(xlabel="requests", ylabel=name, title=name)
+        ax.set(xlabel="requests", ylabel="cumulative cost", title=name)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
