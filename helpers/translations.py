@@ -1,0 +1,118 @@
+"""Translations under translations/<lang>/, in co-op-translator's layout: each language folder has a
+.co-op-translator.json keyed by source path, holding the MD5 of the source each file was translated from.
+
+    python -m helpers.translations check vi              # stale or broken translations, exit 1 if any
+    python -m helpers.translations stamp vi README.md    # record that README.md's translation is up to date
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+
+from helpers.env import ROOT
+
+TRANSLATIONS = ROOT / "translations"
+METADATA = ".co-op-translator.json"
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def file_md5(path: Path) -> str:
+    """MD5 of a file's bytes, as co-op-translator computes it: any change makes a translation stale."""
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def metadata(lang: str, root: Path = ROOT) -> dict:
+    """The language's metadata: source path -> {original_hash, translation_date, source_file, language_code}."""
+    path = root / "translations" / lang / METADATA
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def stamp(lang: str, source: str, root: Path = ROOT) -> dict:
+    """Record the source's current hash for its translation; returns the entry."""
+    entry = {"original_hash": file_md5(root / source),
+             "translation_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "source_file": source, "language_code": lang}
+    data = metadata(lang, root) | {source: entry}
+    (root / "translations" / lang / METADATA).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                                                          encoding="utf-8")
+    return entry
+
+
+def _markdown_problems(translated: Path, source: Path, text: str) -> list[str]:
+    """Code blocks must be the source's, and relative links must lead to files that exist."""
+    problems = [f"{translated}: code block not in {source.name}: {block.splitlines()[0]}..."
+                for block in FENCE.findall(text) if block not in source.read_text(encoding="utf-8")]
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:|#", target):
+            continue
+        if not (translated.parent / target.split("#")[0]).exists():
+            problems.append(f"{translated}: link to {target}, which does not exist")
+    return problems
+
+
+def _notebook_problems(translated: Path, source: Path, own_path: str) -> list[str]:
+    """Same cells in the same order; code cells (source and outputs) exactly the source's; every
+    markdown cell translated; the Colab badge opens the translated notebook itself."""
+    ours, theirs = nbformat.read(translated, as_version=4), nbformat.read(source, as_version=4)
+    if [(c.id, c.cell_type) for c in ours.cells] != [(c.id, c.cell_type) for c in theirs.cells]:
+        return [f"{translated}: cells differ from {source} (ids or types); rebuild it from the source"]
+    problems = [f"{translated}: {a.cell_type} cell {a.id} " + ("differs from the source's" if a.cell_type == "code"
+                                                               else "is not translated")
+                for a, b in zip(ours.cells, theirs.cells) if (a == b) == (a.cell_type == "markdown")]
+    if "colab.research.google.com" in ours.cells[0].source and f"/blob/main/{own_path}" not in ours.cells[0].source:
+        problems.append(f"{translated}: the Colab badge does not open {own_path}")
+    for cell in ours.cells:
+        if cell.cell_type == "markdown":
+            problems += _markdown_problems(translated, source, cell.source)
+    return problems
+
+
+def check(lang: str, root: Path = ROOT) -> list[str]:
+    """Every problem of a language's translations: untracked, orphaned, stale or inconsistent files."""
+    folder = root / "translations" / lang
+    entries = metadata(lang, root)
+    problems = [f"{f}: no entry in {folder / METADATA}; translate it, then run "
+                f"`python -m helpers.translations stamp {lang} {f.relative_to(folder).as_posix()}`"
+                for f in sorted(folder.rglob("*")) if f.is_file() and f.name != METADATA
+                and f.relative_to(folder).as_posix() not in entries]
+    for name, entry in entries.items():
+        source, translated = root / name, folder / name
+        if not source.exists() or not translated.exists():
+            problems.append(f"{translated}: {'source' if translated.exists() else 'translation'} missing")
+            continue
+        if entry["original_hash"] != file_md5(source):
+            problems.append(f"{translated} is stale: {name} changed since it was translated; update the "
+                            f"translation, then run `python -m helpers.translations stamp {lang} {name}`")
+        if translated.suffix == ".ipynb":
+            problems += _notebook_problems(translated, source, translated.relative_to(root).as_posix())
+        else:
+            problems += _markdown_problems(translated, source, translated.read_text(encoding="utf-8"))
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check or stamp the course's translations.")
+    parser.add_argument("action", choices=["check", "stamp"])
+    parser.add_argument("lang")
+    parser.add_argument("sources", nargs="*", help="stamp: source paths, relative to the course folder")
+    args = parser.parse_args(argv)
+    if args.action == "stamp":
+        for source in args.sources:
+            print(stamp(args.lang, source))
+        return 0
+    problems = check(args.lang)
+    print("\n".join(problems) or f"translations/{args.lang}: up to date")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
