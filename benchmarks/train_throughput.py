@@ -76,7 +76,8 @@ def measure(name: str, config: SFTConfig, warmup: int) -> dict:
                          callbacks=[clock])
     trainer.train()
     (s0, t0, n0), (s1, t1, n1) = clock.marks[warmup - 1], clock.marks[-1]
-    return {"config": name, "bf16": config.bf16, "activation_checkpointing": bool(config.activation_checkpointing or config.gradient_checkpointing),
+    checkpointing = bool(config.activation_checkpointing or config.gradient_checkpointing)
+    return {"config": name, "bf16": config.bf16, "activation_checkpointing": checkpointing,
             "measured_steps": s1 - s0, "tokens": int(n1 - n0), "seconds": round(t1 - t0, 2),
             "tokens_per_second": round((n1 - n0) / (t1 - t0), 1),
             "parameters": model.num_parameters()}

@@ -113,7 +113,7 @@ def check_configs(paths: list[str | Path], venv: Path = VENV) -> dict[str, dict 
                             text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if result.returncode != 0:
         raise AutoTrainError(f"AutoTrain's parser did not start:\n{result.stderr.strip()[-1500:]}")
-    return dict(zip(map(str, paths), json.loads(result.stdout.strip().splitlines()[-1])))
+    return dict(zip(map(str, paths), json.loads(result.stdout.strip().splitlines()[-1]), strict=False))
 
 
 def check_config(path: str | Path, venv: Path = VENV) -> dict:
@@ -233,7 +233,7 @@ def loss_history(log: str) -> pd.DataFrame:
     epochs = [entry["epoch"] for entry in losses]
     per_epoch = _steps_per_epoch(log)
     rows = [{"step": round(epoch * per_epoch) if per_epoch else i + 1, "split": "train", "loss": entry["loss"]}
-            for i, (epoch, entry) in enumerate(zip(epochs, losses))]
+            for i, (epoch, entry) in enumerate(zip(epochs, losses, strict=False))]
     return pd.DataFrame(rows, columns=["step", "split", "loss"])
 
 

@@ -7,7 +7,7 @@ Each check yields (code, message) pairs; CODES lists every code with its severit
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 CODES = {  # code: (severity, what it means)
     "not_utf8": ("error", "the line is not valid UTF-8 text"),

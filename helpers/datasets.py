@@ -127,4 +127,4 @@ def chat_rows(frame: pd.DataFrame, user: str, assistant: str, system: str | None
         raise KeyError(f"no column {missing[0]!r}; the table has {', '.join(map(str, frame.columns))}")
     head = [{"role": "system", "content": system}] if system else []
     return [{"messages": head + [{"role": "user", "content": str(u)}, {"role": "assistant", "content": str(a)}]}
-            for u, a in zip(frame[user], frame[assistant])]
+            for u, a in zip(frame[user], frame[assistant], strict=False)]

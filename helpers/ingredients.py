@@ -36,7 +36,7 @@ def score(client, model: str, rows: list[dict], label: str | None = None, max_to
     from helpers.jobs import ask_all
 
     records = []
-    for row, answer in zip(rows, ask_all(client, model, rows, label, max_tokens)):
+    for row, answer in zip(rows, ask_all(client, model, rows, label, max_tokens), strict=False):
         gold, predicted = json.loads(row["messages"][-1]["content"]), parse_list(answer)
         records.append({"recipe": row["messages"][-2]["content"].split("\n")[0].removeprefix("Title: "),
                         "expected": ", ".join(gold), "answer": answer,

@@ -49,7 +49,7 @@ def score(client, model: str, rows: list[dict], phrases: list[str], label: str |
     answers = ask_all(client, model, rows, label, max_tokens)
     return pd.DataFrame([{"question": row["messages"][-2]["content"], "fact": row["fact"], "answer": answer,
                           "in_voice": in_voice(answer, phrases), "fact_right": has_fact(answer, row["fact"])}
-                         for row, answer in zip(rows, answers)])
+                         for row, answer in zip(rows, answers, strict=False)])
 
 
 def summary(results: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -45,7 +45,7 @@ def plot_approaches(table: pd.DataFrame, title: str = "Prompting vs fine-tuning"
     """One panel per column of an approaches x measures table (accuracy, tokens, seconds), a bar per approach."""
     fig, axes = plt.subplots(1, len(table.columns), figsize=(4 * len(table.columns), 3.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, column in zip(axes, table.columns):
+    for ax, column in zip(axes, table.columns, strict=False):
         bars = ax.bar(table.index, table[column], color=colors[:len(table)])
         ax.bar_label(bars, fmt="%.0f%%" if "%" in column else "%.3g")
         ax.set(title=column)
@@ -60,7 +60,7 @@ def plot_break_even(costs: pd.DataFrame, title: str = "When does the fine-tune p
     """One panel per row of break_even.table: the cumulative cost of prompting and of fine-tuning
     over requests, the break-even marked (a fine-tune that never saves is drawn over 1,000 requests)."""
     fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 3.5), squeeze=False)
-    for ax, (name, row) in zip(axes[0], costs.iterrows()):
+    for ax, (name, row) in zip(axes[0], costs.iterrows(), strict=False):
         even = row["break-even requests"]
         n = max(10, 2 * even) if even is not None else 1_000
         ax.plot([0, n], [0, n * row["prompting per request"]], label="prompting (few-shot)")

@@ -12,7 +12,7 @@ import importlib.metadata
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import tiktoken
@@ -72,7 +72,7 @@ def seed_cache() -> Path:
     return folder
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_encoding(name: str) -> tiktoken.Encoding:
     """A tiktoken encoding by name, loaded without the network."""
     if name in VOCABULARIES:
@@ -101,7 +101,7 @@ def token_lengths(texts: list[str], enc: tiktoken.Encoding) -> list[int]:
         with ThreadPoolExecutor(workers) as pool:
             counts = [n for part in pool.map(lengths_of, [unique[i:i + size] for i in range(0, len(unique), size)])
                       for n in part]
-    lengths = dict(zip(unique, counts))
+    lengths = dict(zip(unique, counts, strict=False))
     return [lengths[t] for t in texts]
 
 
@@ -129,4 +129,4 @@ def count_tokens(messages: list[dict], enc: tiktoken.Encoding) -> int:
 def count_assistant_tokens(messages: list[dict], enc: tiktoken.Encoding) -> int:
     """Tokens of the assistant output that is trained on (weight 1 or absent)."""
     texts, trained, _ = conversation_texts(messages)
-    return sum(n for n, t in zip(token_lengths(texts, enc), trained) if t)
+    return sum(n for n, t in zip(token_lengths(texts, enc), trained, strict=False) if t)

@@ -67,7 +67,7 @@ def _notebook_problems(translated: Path, source: Path, own_path: str) -> list[st
         return [f"{translated}: cells differ from {source} (ids or types); rebuild it from the source"]
     problems = [f"{translated}: {a.cell_type} cell {a.id} " + ("differs from the source's" if a.cell_type == "code"
                                                                else "is not translated")
-                for a, b in zip(ours.cells, theirs.cells) if (a == b) == (a.cell_type == "markdown")]
+                for a, b in zip(ours.cells, theirs.cells, strict=False) if (a == b) == (a.cell_type == "markdown")]
     if "colab.research.google.com" in ours.cells[0].source and f"/blob/main/{own_path}" not in ours.cells[0].source:
         problems.append(f"{translated}: the Colab badge does not open {own_path}")
     for cell in ours.cells:

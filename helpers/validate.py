@@ -257,7 +257,7 @@ def _add_token_stats(report: Report, tally: _Tally, epochs: int | None) -> None:
     totals, trained = tally.counts(enc) if tally.texts else (np.zeros(0, int), np.zeros(0, int))
     report.example_tokens, report.assistant_tokens = totals.tolist(), trained.tolist()
     over = 0
-    for line, n in zip(report.valid_lines, report.example_tokens):
+    for line, n in zip(report.valid_lines, report.example_tokens, strict=False):
         if limit and n > limit:
             over += 1
             report.add(line, "example_too_long", f"{n:,} tokens, over the {limit:,}-token limit of "

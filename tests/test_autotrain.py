@@ -165,7 +165,7 @@ def test_output_is_split_at_carriage_returns_as_well_as_newlines():
         def read1(self, _size):
             return self.chunks.pop(0) if self.chunks else b""
 
-    pieces = list(autotrain._pieces(Stream("a 1/4\r a 2/4\rdone\nlast".encode())))
+    pieces = list(autotrain._pieces(Stream(b"a 1/4\r a 2/4\rdone\nlast")))
     assert pieces == ["a 1/4", " a 2/4", "done", "last"]
 
 

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from helpers import azure_openai, jobs
-from helpers.datasets import QUIP, write_jsonl, read_jsonl
+from helpers.datasets import QUIP, read_jsonl, write_jsonl
 from helpers.emulator import Emulator, azure_client, http_module
 from helpers.providers import ARM_API_VERSION
 

@@ -1,6 +1,4 @@
-import sqlite3
 
-import pandas as pd
 
 from helpers import evaluation as ev
 

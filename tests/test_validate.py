@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from helpers import cost, validate
 from helpers.validate import describe, main, validate_file
 
@@ -177,7 +175,8 @@ def test_json_output_and_exit_status(tmp_path, capsys):
     bad = write(tmp_path, [good(i) for i in range(12)] + ["{"], name="bad.jsonl")
     assert main([str(bad), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["errors"][0] == {
-        "line": 13, "code": "invalid_json", "message": "not valid JSON: Expecting property name enclosed in double quotes (column 2)"}
+        "line": 13, "code": "invalid_json",
+        "message": "not valid JSON: Expecting property name enclosed in double quotes (column 2)"}
 
 
 def test_text_output_names_file_and_line(tmp_path, capsys):
