@@ -2,7 +2,7 @@
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from helpers.chat_format import check_chat, check_preference
@@ -46,6 +46,7 @@ def test_checks_never_crash(row):
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines, st.booleans())
+@example([(False, b"\xef\xbb\xbf", "")], False)  # a first line that is only a BOM is the file's BOM
 def test_no_valid_line_is_ever_lost(tmp_path, spec, bom):
     raw, planted = [], []
     for number, (is_valid, junk_line, text) in enumerate(spec, start=1):
@@ -59,7 +60,8 @@ def test_no_valid_line_is_ever_lost(tmp_path, spec, bom):
     report = validate_file(path)
     assert set(planted) <= set(report.valid_lines)
     assert report.valid == len(report.valid_lines) == len(report.example_tokens)
-    assert report.examples == sum(1 for r in raw if r.strip())
+    content = raw if bom else [raw[0].removeprefix(b"\xef\xbb\xbf"), *raw[1:]]  # a leading BOM marks the file
+    assert report.examples == sum(1 for r in content if r.strip())
     assert all(p.line is None or 1 <= p.line <= len(raw) for p in report.errors + report.warnings)
     out = tmp_path / "valid.jsonl"
     assert report.write_valid(out) == report.valid
