@@ -112,7 +112,7 @@ def _check_content(content, where: str, role: str) -> Iterator[tuple[str, str]]:
         ok = (kind == "text" and isinstance(part.get("text"), str)) or (
             kind == "image_url" and isinstance(part.get("image_url"), dict)
             and isinstance(part["image_url"].get("url"), str))
-        if kind not in allowed or not ok:
+        if not ok or kind not in allowed:  # `ok` first: an unhashable type (a list) is never looked up
             yield "content_type", (f"{where}.content[{j}] must be {{'type': 'text', 'text': ...}}"
                                    + (" or an image_url part" if role == "user" else ""))
             return

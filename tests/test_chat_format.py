@@ -38,6 +38,7 @@ CHAT_CASES = [
     ("missing_content", chat({"role": "user"}, A), chat(U, A)),
     ("missing_content", chat(U, {"role": "assistant"}), chat(U, A)),
     ("content_type", chat({"role": "user", "content": 42}, A), chat(U, A)),
+    ("content_type", chat({"role": "system", "content": [{"type": ["text"]}]}, U, A), chat(S, U, A)),
     ("content_type", chat(U, {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}),
      chat(U, {"role": "assistant", "content": [{"type": "text", "text": "Hello!"}]})),
     ("invalid_name", chat({**U, "name": 7}, A), chat({**U, "name": "lan"}, A)),
