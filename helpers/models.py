@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import shutil
 import time
 from pathlib import Path
@@ -40,10 +41,13 @@ def convert_gguf(gguf: Path, out_dir: Path) -> Path:
     del config.quantization_config  # a GGUF-tagged model refuses save_pretrained
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    tmp = out_dir.with_name(f"{out_dir.name}.tmp{os.getpid()}")  # one per process: test workers convert at once
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    if (out_dir / "model.safetensors").exists():  # another process finished first: keep its folder
+        shutil.rmtree(tmp)
+        return out_dir
     shutil.rmtree(out_dir, ignore_errors=True)  # a damaged earlier folder is replaced
     tmp.rename(out_dir)  # atomic: an interrupted conversion never leaves a half folder
     return out_dir
