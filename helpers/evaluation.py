@@ -18,6 +18,7 @@ DB_DIR = TEXT_TO_SQL / "databases"
 MAX_SQL_STEPS = 2_000_000  # SQLite VM steps before a runaway query is stopped
 FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.S | re.I)
 QUOTED = re.compile(r"('(?:[^']|'')*')")
+BATCH = 40  # questions generated together: a dry run's 40 in one batch (one CPU core: 34 s, against 44 s in 16s)
 
 
 def extract_sql(text: str) -> str:
@@ -104,7 +105,7 @@ def prompt_tokens(tokenizer, examples: list[dict]) -> list[int]:
 
 
 @torch.inference_mode()
-def generate_sql(model, tokenizer, examples: list[dict], batch_size: int = 16,
+def generate_sql(model, tokenizer, examples: list[dict], batch_size: int = BATCH,
                  max_new_tokens: int = 64, desc: str = "generating") -> list[str]:
     """Greedy replies for each example's prompt, batched with left padding."""
     model.eval()
@@ -150,7 +151,7 @@ def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd
     return pd.DataFrame(rows)
 
 
-def evaluate(model, tokenizer, examples: list[dict], batch_size: int = 16,
+def evaluate(model, tokenizer, examples: list[dict], batch_size: int = BATCH,
              label: str = "model") -> pd.DataFrame:
     """Generate SQL for every example and score it; prints the two accuracies."""
     start = time.perf_counter()
