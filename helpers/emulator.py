@@ -64,7 +64,7 @@ class Faults:
 class Emulator:
     """The state of one emulated account: files, jobs, events, checkpoints and models."""
     max_steps: int = 30           # training steps a job runs at most (a real job runs all epochs)
-    batch_size: int = 8
+    batch_size: int = 4           # examples per step for "auto" (OpenAI picks small batches for small files)
     provider: str = "openai"      # whose shapes to answer in: "openai" or "azure"
     file_seconds: float = 0.3     # Azure: an upload stays "pending" this long
     deploy_polls: int = 2         # Azure: a new deployment reads "Creating" this many times
