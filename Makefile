@@ -39,13 +39,16 @@ $(AT_STAMP):
 run: $(STAMP) $(AT_STAMP)
 	$(PY) -m helpers.runall
 
-## The whole suite: helper tests, then each notebook executed once (papermill + nbval)
+## The whole suite on two workers (pytest-xdist), each notebook executed once (papermill + nbval);
+## then the secret scan over everything the first call wrote (its temporary files are kept under runs/).
 test: $(STAMP) $(AT_STAMP)
-	$(PY) -m pytest -v --durations=10
+	mkdir -p runs
+	$(PY) -m pytest -v -n 2 --durations=30 -m "not last" --basetemp=runs/pytest
+	$(PY) -m pytest -v -m last
 
 ## Everything except the notebook executions
 test-fast: $(STAMP) $(AT_STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n 2 -m "not slow and not last"
 
 ## Benchmarks: TRL training throughput; validating a 100,000-example file against the cookbook loop
 bench: $(STAMP)
