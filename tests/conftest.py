@@ -92,7 +92,16 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def rank(item) -> int:
+    """Where a test is handed out: the slowest in their order, then all others as collected."""
     return SLOWEST.index(item.name) if item.name in SLOWEST else len(SLOWEST)
+
+
+def pytest_sessionstart(session):
+    """Convert the embedded model once, before the workers start (else each converts it at once)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        from helpers import models
+
+        models.embedded_model_dir()
 
 
 def pytest_collection_modifyitems(items):

@@ -1,5 +1,7 @@
 import importlib.metadata
 import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -39,6 +41,37 @@ def test_conversion_from_gguf_then_cache(tmp_path, monkeypatch):
                                         add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**ids, max_new_tokens=12, do_sample=False)
     assert "Paris" in tokenizer.decode(out[0, ids["input_ids"].shape[1]:])
+
+
+class Saved:
+    """A stand-in for a loaded model or tokenizer: saving writes one file named for what it is."""
+
+    def __init__(self, *args, **kwargs):
+        self.config = SimpleNamespace(quantization_config="gguf")
+
+    from_pretrained = from_config = classmethod(lambda cls, *args, **kwargs: cls())
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+    def save_pretrained(self, folder):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "model.safetensors").write_text("this process")
+
+
+def test_a_conversion_another_process_finished_first_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "AutoModelForCausalLM", Saved)
+    monkeypatch.setattr(models, "AutoTokenizer", Saved)
+    out = tmp_path / models.EMBEDDED_NAME
+    assert models.convert_gguf(tmp_path / "model.gguf", out) == out  # nothing there yet: ours is moved in
+    assert (out / "model.safetensors").read_text() == "this process"
+    (out / "model.safetensors").write_text("another process")  # a worker beside us finished first
+    assert models.convert_gguf(tmp_path / "model.gguf", out) == out
+    assert (out / "model.safetensors").read_text() == "another process"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary folder left behind
 
 
 def test_resolve_model_keeps_other_ids():
