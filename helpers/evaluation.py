@@ -18,7 +18,7 @@ DB_DIR = TEXT_TO_SQL / "databases"
 MAX_SQL_STEPS = 2_000_000  # SQLite VM steps before a runaway query is stopped
 FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.S | re.I)
 QUOTED = re.compile(r"('(?:[^']|'')*')")
-BATCH = 40  # questions generated together: a dry run's 40 in one batch (one CPU core: 34 s, against 44 s in 16s)
+BATCH = 40  # questions generated together: a dry run's 40 in one batch (one core: 34 s, against 44 s in batches of 16)
 
 
 def extract_sql(text: str) -> str:

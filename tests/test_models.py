@@ -44,7 +44,7 @@ def test_conversion_from_gguf_then_cache(tmp_path, monkeypatch):
 
 
 class Saved:
-    """A stand-in for a loaded model or tokenizer: saving writes one file named for what it is."""
+    """A stand-in for a loaded model or tokenizer: saving writes model.safetensors saying "this process"."""
 
     def __init__(self, *args, **kwargs):
         self.config = SimpleNamespace(quantization_config="gguf")
