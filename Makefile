@@ -37,7 +37,7 @@ $(AT_STAMP):
 
 ## Every walkthrough end to end, offline, dry run; executed copies and summary under runs/
 run: $(STAMP) $(AT_STAMP)
-	$(PY) -m helpers.runall
+	$(PY) -m tools.runall
 
 ## The whole suite on two workers (pytest-xdist), each notebook executed once (papermill + nbval);
 ## then the secret scan over everything the first call wrote (its temporary files are kept under runs/).
@@ -50,7 +50,7 @@ test: $(STAMP) $(AT_STAMP)
 test-fast: $(STAMP) $(AT_STAMP)
 	$(PY) -m pytest -n 2 -m "not slow and not last"
 
-## Benchmarks: TRL training throughput; validating a 100,000-example file against the cookbook loop
+## Benchmarks: training throughput of the course's recipe against TRL's defaults; validating a 100,000-example file against the cookbook loop
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/validate_throughput.py
@@ -63,11 +63,11 @@ data: $(STAMP)
 
 ## Check a training file before uploading it: make validate FILE=path.jsonl [MODEL=name]
 validate: $(STAMP)
-	$(PY) -m helpers.validate $(FILE) $(if $(MODEL),--model $(MODEL))
+	$(PY) -m helpers.data.validate $(FILE) $(if $(MODEL),--model $(MODEL))
 
 ## Strip outputs except the nbval-checked cells before committing
 clean-notebooks: $(STAMP)
-	$(PY) -m helpers.nbclean notebooks/*.ipynb
+	$(PY) -m tools.nbclean notebooks/*.ipynb
 
 clean:
 	rm -rf runs .pytest_cache

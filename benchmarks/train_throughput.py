@@ -1,10 +1,11 @@
-"""Training throughput of the TRL walkthrough's configuration against TRL's defaults.
+"""Training throughput of the course's recipe (helpers/train/recipe.py, what every notebook trains
+with) against TRL's defaults.
 
     python benchmarks/train_throughput.py [--steps 8] [--warmup 2] [--out runs/bench/train_throughput.json]
 
-Both runs train the same LoRA adapter on the same examples for the same steps; only the
-SFTConfig differs. Throughput counts trained, non-padding tokens (TRL's running num_tokens)
-per second after the warm-up steps. The machine's matmul rate gives the ceiling: the useful
+Both runs train the same LoRA adapter (the recipe's) on the same examples, in batches of the dry
+runs' size, for the same steps; only the SFTConfig differs. Throughput counts trained, non-padding
+tokens (TRL's running num_tokens) per second after the warm-up steps. The machine's matmul rate gives the ceiling: the useful
 work of a LoRA step is about 4 x parameters FLOPs per token (forward, plus the backward pass
 through frozen weights to reach the adapters; recomputation is not useful work).
 """
@@ -18,13 +19,15 @@ import time
 from pathlib import Path
 
 import torch
-from peft import LoraConfig
 from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from helpers import datasets, env, models, training
+from helpers import env, models
+from helpers.data import datasets
+from helpers.train import recipe
 
 ROOT = Path(__file__).resolve().parent.parent
+BATCH_SIZE = 4  # the dry runs' batch (notebooks 00 and 03 cap batch_size at 4)
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0) -> float:
@@ -49,18 +52,14 @@ class StepClock(TrainerCallback):
             self.marks.append((state.global_step, time.perf_counter(), float(logs["num_tokens"])))
 
 
-def walkthrough_config(out: str, steps: int) -> SFTConfig:
-    """The notebook's settings, as it builds them on this machine."""
-    gpu = torch.cuda.is_available()
-    return SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=8,
-                     learning_rate=1e-3, completion_only_loss=True, max_length=512,
-                     bf16=training.use_bf16(), use_cpu=not gpu, activation_checkpointing=gpu,
-                     logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True)
+def recipe_config(out: str | Path, steps: int) -> SFTConfig:
+    """The course's recipe, as every notebook builds it on this machine."""
+    return recipe.sft_config(out, max_steps=steps, batch_size=BATCH_SIZE, disable_tqdm=True)
 
 
-def trl_default_config(out: str, steps: int) -> SFTConfig:
+def trl_default_config(out: str | Path, steps: int) -> SFTConfig:
     """TRL's defaults; only what a CPU run requires and the shared budget are set."""
-    return SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=8,
+    return SFTConfig(output_dir=str(out), max_steps=steps, per_device_train_batch_size=BATCH_SIZE,
                      use_cpu=not torch.cuda.is_available(), logging_steps=1,
                      save_strategy="no", report_to="none", disable_tqdm=True)
 
@@ -71,8 +70,7 @@ def measure(name: str, config: SFTConfig, warmup: int) -> dict:
     clock = StepClock()
     trainer = SFTTrainer(model=model, args=config, processing_class=tokenizer,
                          train_dataset=datasets.to_prompt_completion(datasets.load_split("train")),
-                         peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
-                                                task_type="CAUSAL_LM"),
+                         peft_config=recipe.lora_config(),
                          callbacks=[clock])
     trainer.train()
     (s0, t0, n0), (s1, t1, n1) = clock.marks[warmup - 1], clock.marks[-1]
@@ -94,8 +92,8 @@ def main() -> None:
     peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
     print(f"matmul: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s "
           f"({torch.get_num_threads()} threads)")
-    runs = [measure("walkthrough", walkthrough_config("runs/bench/w", args.steps), args.warmup),
-            measure("trl-defaults", trl_default_config("runs/bench/d", args.steps), args.warmup)]
+    runs = [measure("recipe", recipe_config(ROOT / "runs" / "bench" / "recipe", args.steps), args.warmup),
+            measure("trl-defaults", trl_default_config(ROOT / "runs" / "bench" / "defaults", args.steps), args.warmup)]
     for run in runs:
         flops = 4 * run["parameters"] * run["tokens_per_second"] / 1e9
         run["useful_gflops"] = round(flops, 1)
@@ -106,7 +104,7 @@ def main() -> None:
               f"{flops:.0f} GFLOP/s useful = {run['fraction_of_fp32_matmul']:.0%} of fp32 matmul, "
               f"{run['fraction_of_own_dtype_matmul']:.0%} of its own dtype's")
     ratio = runs[0]["tokens_per_second"] / runs[1]["tokens_per_second"]
-    print(f"walkthrough / TRL defaults: {ratio:.2f}x")
+    print(f"recipe / TRL defaults: {ratio:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

@@ -1,11 +1,11 @@
-"""Validation and token counting of a 100,000-example file: helpers.validate against a plain
+"""Validation and token counting of a 100,000-example file: helpers.data.validate against a plain
 per-message loop like the OpenAI cookbook's data-preparation notebook.
 
     python benchmarks/validate_throughput.py [--examples 100000] [--out runs/bench/validate_throughput.json]
 
 The file is made from the recipe generator (system prompt, recipe, answer). The baseline parses
 each line, runs the cookbook's format checks and encodes every message value one call at a
-time. helpers.validate checks more rules and encodes each distinct text once, in parallel
+time. helpers.data.validate checks more rules and encodes each distinct text once, in parallel
 batches. Both must give identical per-example token counts, or the benchmark fails.
 """
 
@@ -19,9 +19,9 @@ import random
 import time
 from pathlib import Path
 
-from helpers import tokens
-from helpers.datasets import RECIPES
-from helpers.validate import validate_file
+from helpers.data import tokens
+from helpers.data.datasets import RECIPES
+from helpers.data.validate import validate_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "gpt-4o-mini-2024-07-18"

@@ -6,12 +6,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 
-def plot_loss(history: pd.DataFrame, title: str = "Training loss"):
-    """Loss per step, one line per split (train, validation); returns the figure."""
+def plot_loss(history: pd.DataFrame, loss_on: str, title: str = "Training loss"):
+    """Loss per step, one line per split (train, validation); `loss_on` says which tokens the loss
+    covers ("answer tokens", "every token"), as the axis label; returns the figure."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for split, part in history.groupby("split", sort=False):
         ax.plot(part.step, part.loss, marker="o" if len(part) < 30 else None, label=split)
-    ax.set(xlabel="optimizer step", ylabel="loss (assistant tokens)", title=title)
+    ax.set(xlabel="optimizer step", ylabel=f"loss ({loss_on})", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -19,7 +20,7 @@ def plot_loss(history: pd.DataFrame, title: str = "Training loss"):
 
 
 def plot_accuracy(table: pd.DataFrame, title: str = "Base vs fine-tuned"):
-    """Grouped bars from a metrics x runs table of fractions (evaluation.compare)."""
+    """Grouped bars from a metrics x runs table of fractions (such as sql.compare)."""
     ax = (table * 100).plot.bar(rot=0, figsize=(6, 3.5), ylim=(0, 105))
     ax.set(ylabel="% of test questions", title=title)
     for bars in ax.containers:

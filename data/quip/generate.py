@@ -12,10 +12,10 @@ questions and whether the facts survive it. Test rows also carry the bare `fact`
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 from pathlib import Path
+
+from tools.generators import main, write_splits
 
 SEED = 11
 HERE = Path(__file__).resolve().parent
@@ -129,23 +129,8 @@ def build_splits(seed: int = SEED) -> dict[str, list[dict]]:
 
 def write_all(out: Path, seed: int = SEED) -> list[Path]:
     """Write train/validation/test.jsonl into `out`; the same seed gives the same bytes."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for split, rows in build_splits(seed).items():
-        path = out / f"{split}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        paths.append(path)
-    return paths
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=HERE)
-    parser.add_argument("--seed", type=int, default=SEED)
-    args = parser.parse_args()
-    for p in write_all(args.out, args.seed):
-        print(f"{p}: {sum(1 for _ in p.open())} examples")
+    return write_splits(build_splits(seed), out)
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, write_all, HERE, SEED)

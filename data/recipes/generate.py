@@ -11,10 +11,11 @@ use them, so scores measure extraction, not memory of the training answers.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 from pathlib import Path
+
+from tools.generators import main, write_splits
 
 SEED = 7
 HERE = Path(__file__).resolve().parent
@@ -72,7 +73,7 @@ tomatoes | count | tomatoes;ripe tomatoes | chopped;peeled and chopped
 kidney beans | can | kidney beans;red kidney beans | drained
 chili powder | spoon | chili powder |
 water | cup | water;hot water;boiling water |
-chicken broth | can | chicken broth | 
+chicken broth | can | chicken broth |
 mayonnaise | cup | mayonnaise;salad dressing |
 lettuce | head | lettuce;iceberg lettuce | torn
 cucumber | count | cucumber | sliced;peeled and diced
@@ -217,19 +218,8 @@ def build_splits(seed: int = SEED) -> dict[str, list[dict]]:
 
 def write_all(out: Path, seed: int = SEED) -> list[Path]:
     """Write train/validation/test JSONL under `out`; return the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for split, rows in build_splits(seed).items():
-        path = out / f"{split}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        paths.append(path)
-    return paths
+    return write_splits(build_splits(seed), out)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE, help="output folder")
-    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
-    args = parser.parse_args()
-    for p in write_all(args.out, args.seed):
-        print(p)
+    main(__doc__, write_all, HERE, SEED)

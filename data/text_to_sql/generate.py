@@ -10,12 +10,12 @@ validation and test use only those, so scores measure generalisation, not recall
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools.generators import main, write_splits
 
 SEED = 18
 HERE = Path(__file__).resolve().parent
@@ -99,7 +99,7 @@ DOMAINS = [
         parent="authors", parent_noun="author", fk="author_id",
         attr_col="country", attr_phrase="written by an author from {v}",
         attr_values=("Brazil", "Japan", "Kenya", "Canada", "Norway", "Chile", "Ghana", "Peru"),
-        parent_names=tuple(f"{f} {l}" for f, l in zip(FIRST[::3], LAST[::2])),
+        parent_names=tuple(f"{first} {last}" for first, last in zip(FIRST[::3], LAST[::2], strict=False)),
         by_parent="written by {v}",
     ),
     Domain(
@@ -363,18 +363,8 @@ def write_all(out: Path, seed: int = SEED) -> list[Path]:
         path = out / "databases" / f"{domain.db_id}.sqlite"
         write_database(domain, path, rng)
         paths.append(path)
-    for split, rows in build_splits(seed).items():
-        path = out / f"{split}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                        encoding="utf-8")
-        paths.append(path)
-    return paths
+    return paths + write_splits(build_splits(seed), out)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE, help="output folder")
-    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
-    args = parser.parse_args()
-    for p in write_all(args.out, args.seed):
-        print(p)
+    main(__doc__, write_all, HERE, SEED)

@@ -1,7 +1,7 @@
 """Keep source notebooks clean: outputs only in cells nbval checks.
 
-    python -m helpers.nbclean notebooks/*.ipynb                 # strip, keep checked outputs
-    python -m helpers.nbclean notebooks/03-x.ipynb --from runs/03-x.ipynb  # adopt fresh outputs
+    python -m tools.nbclean notebooks/*.ipynb                 # strip, keep checked outputs
+    python -m tools.nbclean notebooks/03-x.ipynb --from runs/03-x.ipynb  # adopt fresh outputs
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Execute every notebook with papermill and summarise their metrics.json files.
+"""Execute every notebook with papermill and summarise their metrics.json files: one row per notebook
+(status, minutes, its headline) on screen and in runs/summary.md, every figure in runs/summary.json.
 
-    python -m helpers.runall                      # all notebooks, dry run, into runs/
-    python -m helpers.runall notebooks/03-*.ipynb -p max_steps=60
+    python -m tools.runall                      # all notebooks, dry run, into runs/
+    python -m tools.runall notebooks/03-*.ipynb -p max_steps=60
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ def run_notebook(path: Path, runs: Path, parameters: dict) -> dict:
 
 
 def summarise(rows: list[dict], runs: Path) -> pd.DataFrame:
-    """Write runs/summary.json and runs/summary.md; return the table."""
-    table = pd.DataFrame(rows).set_index("notebook")
+    """Write every figure to runs/summary.json, and the table a reader scans to runs/summary.md: a
+    row per notebook with its status, time and headline (what its metrics.json calls its result)."""
     (runs / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    table = pd.DataFrame([{"notebook": r["notebook"], "status": r["status"], "minutes": round(r["seconds"] / 60, 1),
+                           "headline": r.get("headline", "")} for r in rows]).set_index("notebook")
     (runs / "summary.md").write_text(table.to_markdown() + "\n")
     return table
 

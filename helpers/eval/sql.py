@@ -1,4 +1,4 @@
-"""Text-to-SQL evaluation: run predicted SQL, compare with gold, tabulate base vs fine-tuned."""
+"""Scoring text-to-SQL: run predicted SQL, compare it with the gold, tabulate base vs fine-tuned."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
 
-from helpers.datasets import TEXT_TO_SQL
+from helpers.data.datasets import TEXT_TO_SQL, answer, prompt_messages
+from helpers.eval import generate
 
 DB_DIR = TEXT_TO_SQL / "databases"
 MAX_SQL_STEPS = 2_000_000  # SQLite VM steps before a runaway query is stopped
 FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.S | re.I)
 QUOTED = re.compile(r"('(?:[^']|'')*')")
-BATCH = 40  # questions generated together: a dry run's 40 in one batch (one core: 34 s, against 44 s in batches of 16)
 
 
 def extract_sql(text: str) -> str:
@@ -73,85 +71,31 @@ SHAPES = [("join", "join "), ("group by", "group by"), ("order by + limit", "ord
           ("aggregate", r"(count|avg|max|min|sum)\("), ("filter", "where ")]
 
 
-def sql_shape(sql: str) -> str:
+def shape(sql: str) -> str:
     """The main construct of a query, checked from the hardest: join, group by, ... select."""
     text = normalize_sql(sql)
     return next((name for name, pattern in SHAPES if re.search(pattern, text)), "select")
 
 
-def _last_answer(example: dict) -> int:
-    """Index of the last assistant message: the answer; earlier ones are few-shot examples."""
-    return max(i for i, m in enumerate(example["messages"]) if m["role"] == "assistant")
-
-
-def prompt_messages(example: dict) -> list[dict]:
-    """The messages a model sees: everything before the last assistant answer."""
-    return example["messages"][:_last_answer(example)]
-
-
-def gold_sql(example: dict) -> str:
-    """The last assistant answer of a chat example."""
-    return example["messages"][_last_answer(example)]["content"]
-
-
-def prompt_text(tokenizer, example: dict) -> str:
-    """The text the model reads for an example: its prompt messages in the chat template."""
-    return tokenizer.apply_chat_template(prompt_messages(example), tokenize=False, add_generation_prompt=True)
-
-
-def prompt_tokens(tokenizer, examples: list[dict]) -> list[int]:
-    """Tokens in each example's prompt, as the model is sent it."""
-    return [len(tokenizer(prompt_text(tokenizer, ex), add_special_tokens=False).input_ids) for ex in examples]
-
-
-@torch.inference_mode()
-def generate_sql(model, tokenizer, examples: list[dict], batch_size: int = BATCH,
-                 max_new_tokens: int = 64, desc: str = "generating") -> list[str]:
-    """Greedy replies for each example's prompt, batched with left padding."""
-    model.eval()
-    prompts = [prompt_text(tokenizer, ex) for ex in examples]
-    replies: list[str] = []
-    for i in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch"):
-        batch = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True,
-                          padding_side="left", add_special_tokens=False).to(model.device)
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id)
-        replies += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:],
-                                          skip_special_tokens=True)
-    return replies
-
-
-@torch.inference_mode()
-def time_requests(model, tokenizer, examples: list[dict], max_new_tokens: int = 64,
-                  desc: str = "timing") -> pd.DataFrame:
-    """Answer the examples one at a time, as separate requests: seconds, prompt and reply tokens of each."""
-    model.eval()
-    rows = []
-    for ex in tqdm(examples, desc=desc, unit="request"):
-        ids = tokenizer(prompt_text(tokenizer, ex), return_tensors="pt", add_special_tokens=False).to(model.device)
-        start = time.perf_counter()
-        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id)
-        seconds = time.perf_counter() - start
-        prompt = ids["input_ids"].shape[1]
-        rows.append({"seconds": seconds, "prompt_tokens": prompt, "reply_tokens": out.shape[1] - prompt})
-    return pd.DataFrame(rows)
+def generate_sql(model, tokenizer, examples: list[dict], batch_size: int = generate.BATCH, desc: str = "generating") -> list[str]:
+    """The model's greedy replies to each question (at most 64 new tokens: one query and a little more)."""
+    return generate.replies(model, tokenizer, examples, max_new_tokens=64, batch_size=batch_size, desc=desc)
 
 
 def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd.DataFrame:
     """One row per example: question, gold, predicted SQL, execution and exact match."""
     rows = []
     for ex, reply in zip(examples, replies, strict=True):
-        sql, gold = extract_sql(reply), gold_sql(ex)
+        sql, gold = extract_sql(reply), answer(ex)
         ok, why = execution_match(db_dir / f"{ex['db_id']}.sqlite", sql, gold)
-        rows.append({"db_id": ex["db_id"], "shape": sql_shape(gold),
+        rows.append({"db_id": ex["db_id"], "shape": shape(gold),
                      "question": prompt_messages(ex)[-1]["content"],
                      "gold": gold, "predicted": sql, "execution_match": ok,
                      "exact_match": exact_match(sql, gold), "note": why})
     return pd.DataFrame(rows)
 
 
-def evaluate(model, tokenizer, examples: list[dict], batch_size: int = BATCH,
+def evaluate(model, tokenizer, examples: list[dict], batch_size: int = generate.BATCH,
              label: str = "model") -> pd.DataFrame:
     """Generate SQL for every example and score it; prints the two accuracies."""
     start = time.perf_counter()

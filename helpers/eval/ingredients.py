@@ -7,6 +7,8 @@ import re
 
 import pandas as pd
 
+from helpers.data.datasets import answer, prompt_messages
+
 
 def parse_list(text: str) -> list[str]:
     """The ingredients in a reply: a JSON list if there is one, else comma/line separated items."""
@@ -31,15 +33,13 @@ def f1(predicted: list[str], gold: list[str]) -> float:
     return 0.0 if hits == 0 else 2 * hits / (len(p) + len(g))
 
 
-def score(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 60) -> pd.DataFrame:
-    """Ask `model` about each example (greedy); one row per example with exact match and F1."""
-    from helpers.jobs import ask_all
-
+def score(rows: list[dict], replies: list[str]) -> pd.DataFrame:
+    """One row per recipe: its title, the expected and the replied ingredients, exact match and F1."""
     records = []
-    for row, answer in zip(rows, ask_all(client, model, rows, label, max_tokens), strict=False):
-        gold, predicted = json.loads(row["messages"][-1]["content"]), parse_list(answer)
-        records.append({"recipe": row["messages"][-2]["content"].split("\n")[0].removeprefix("Title: "),
-                        "expected": ", ".join(gold), "answer": answer,
+    for row, reply in zip(rows, replies, strict=True):
+        gold, predicted = json.loads(answer(row)), parse_list(reply)
+        records.append({"recipe": prompt_messages(row)[-1]["content"].split("\n")[0].removeprefix("Title: "),
+                        "expected": ", ".join(gold), "answer": reply,
                         "exact_match": sorted(predicted) == sorted(gold), "f1": f1(predicted, gold)})
     return pd.DataFrame(records)
 

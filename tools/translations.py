@@ -1,8 +1,8 @@
 """Translations under translations/<lang>/, in co-op-translator's layout: each language folder has a
 .co-op-translator.json keyed by source path, holding the MD5 of the source each file was translated from.
 
-    python -m helpers.translations check vi              # stale or broken translations, exit 1 if any
-    python -m helpers.translations stamp vi README.md    # record that README.md's translation is up to date
+    python -m tools.translations check vi              # stale or broken translations, exit 1 if any
+    python -m tools.translations stamp vi README.md    # record that README.md's translation is up to date
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import nbformat
 
 from helpers.env import ROOT
 
-TRANSLATIONS = ROOT / "translations"
 METADATA = ".co-op-translator.json"
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -81,7 +80,7 @@ def check(lang: str, root: Path = ROOT) -> list[str]:
     folder = root / "translations" / lang
     entries = metadata(lang, root)
     problems = [f"{f}: no entry in {folder / METADATA}; translate it, then run "
-                f"`python -m helpers.translations stamp {lang} {f.relative_to(folder).as_posix()}`"
+                f"`python -m tools.translations stamp {lang} {f.relative_to(folder).as_posix()}`"
                 for f in sorted(folder.rglob("*")) if f.is_file() and f.name != METADATA
                 and f.relative_to(folder).as_posix() not in entries]
     for name, entry in entries.items():
@@ -91,7 +90,7 @@ def check(lang: str, root: Path = ROOT) -> list[str]:
             continue
         if entry["original_hash"] != file_md5(source):
             problems.append(f"{translated} is stale: {name} changed since it was translated; update the "
-                            f"translation, then run `python -m helpers.translations stamp {lang} {name}`")
+                            f"translation, then run `python -m tools.translations stamp {lang} {name}`")
         if translated.suffix == ".ipynb":
             problems += _notebook_problems(translated, source, translated.relative_to(root).as_posix())
         else:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from helpers.datasets import write_jsonl
-from helpers.env import ROOT
-from helpers.jobs import CourseError
+from helpers.data.datasets import write_jsonl
+from helpers.env import OFFLINE_VARS, ROOT
+from helpers.errors import CourseError
 
 VENV = ROOT / ".venv-autotrain"
 VERSION = "0.8.36"  # the last release (January 2025); the project has not been maintained since
@@ -110,7 +110,7 @@ def check_configs(paths: list[str | Path], venv: Path = VENV) -> dict[str, dict 
     each bad one, including keys AutoTrain would ignore without a word."""
     python = executable(venv).parent / "python"
     result = subprocess.run([str(python), "-c", CHECK_SCRIPT, *map(str, paths)], capture_output=True,
-                            text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                            text=True, env={**os.environ, **dict.fromkeys(OFFLINE_VARS, "1")})
     if result.returncode != 0:
         raise AutoTrainError(f"AutoTrain's parser did not start:\n{result.stderr.strip()[-1500:]}")
     return dict(zip(map(str, paths), json.loads(result.stdout.strip().splitlines()[-1]), strict=False))
@@ -148,7 +148,7 @@ def _env(venv: Path, offline: bool) -> dict:
     env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))  # accelerate --cpu defaults to 1 thread
     env.pop("VIRTUAL_ENV", None)
     if offline:
-        env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        env.update(dict.fromkeys(OFFLINE_VARS, "1"))
     return env
 
 

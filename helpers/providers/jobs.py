@@ -1,74 +1,23 @@
-"""Fine-tuning jobs on OpenAI's or Azure OpenAI's API (or the emulator): clients, uploads and jobs
-that are never made twice, a budget guard, waiting with a progress bar and a live loss plot,
-results as tables. What differs between the providers comes from `helpers.providers`."""
+"""Fine-tuning jobs on OpenAI's or Azure OpenAI's API (or the emulator): uploads and jobs that are
+never made twice, a budget guard, waiting with a progress bar and a live loss plot, results as
+tables. What differs between the providers comes from `helpers.providers.conventions`."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import io
 import json
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
-from helpers.providers import AZURE_API_VERSION, ERROR_HINTS, find_setting, missing_settings_help
-
-FINISHED = ("succeeded", "failed", "cancelled")
-
-
-class CourseError(RuntimeError):
-    """An error with a short, actionable message: notebooks show it without a traceback."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {self}"]
-
-
-def get_client(dry_run: bool, max_steps: int = 30, env_file: str | Path | None = None, provider: str = "openai",
-               api_version: str = AZURE_API_VERSION, entra_id: bool = False):
-    """The emulator's client in a dry run; otherwise a real OpenAI or AzureOpenAI client, or a
-    CourseError on how to provide what is missing. Keys are never printed."""
-    from helpers import azure_openai, emulator
-
-    if provider not in ("openai", "azure"):
-        raise CourseError(f"provider must be 'openai' or 'azure', not {provider!r}")
-    if dry_run and provider == "azure":
-        return emulator.azure_client(max_steps=max_steps, api_version=api_version, entra_id=entra_id)
-    if dry_run:
-        return emulator.openai_client(max_steps=max_steps)
-    if provider == "azure":
-        return azure_openai.live_client(api_version, entra_id, env_file)
-    key = find_setting("OPENAI_API_KEY", env_file)
-    if not key:
-        raise CourseError(missing_settings_help(["OPENAI_API_KEY"]))
-    import openai
-
-    return openai.OpenAI(api_key=key)
-
-
-@contextlib.contextmanager
-def explained_errors():
-    """Turn an API error that retries could not fix into one clear sentence on what to do."""
-    import openai
-
-    try:
-        yield
-    except openai.AuthenticationError:
-        raise CourseError("The key was refused: check OPENAI_API_KEY or AZURE_OPENAI_API_KEY, and the endpoint "
-                          "(the key is never printed).") from None
-    except openai.RateLimitError as err:
-        raise CourseError(f"Still rate limited after the client's retries ({err.message}). "
-                          "Wait a minute and re-run this cell.") from None
-    except openai.APIStatusError as err:
-        body = (err.body or {}) if isinstance(err.body, dict) else {}
-        where = f" (parameter {body['param']!r})" if body.get("param") else ""
-        code = f" [{body['code']}]" if body.get("code") else ""
-        hint = ERROR_HINTS.get(body.get("code"), "")
-        raise CourseError(f"The API refused the request with HTTP {err.status_code}{code}{where}: "
-                          f"{err.message}{hint}") from None
-    except openai.APIConnectionError:
-        raise CourseError("Could not reach the API (network). Check the connection, or use dry_run=True.") from None
+from helpers import plots
+from helpers.errors import CourseError
+from helpers.providers.api import explained_errors
+from helpers.providers.conventions import JOB_ENDED, JOB_STOPPED
 
 
 def file_digest(path: str | Path) -> str:
@@ -119,14 +68,14 @@ def find_job(client, key: str, state_file: str | Path | None = None):
             if saved.get("key") == key:
                 try:
                     job = client.fine_tuning.jobs.retrieve(saved["job_id"])
-                    if job.status not in ("failed", "cancelled"):
+                    if job.status not in JOB_STOPPED:
                         print(f"reusing {job.id} ({job.status}), remembered in {Path(state_file).name}")
                         return job
                 except Exception:  # forgotten by the server (e.g. a new emulator): look it up
                     pass
         for job in client.fine_tuning.jobs.list(metadata={"course_run": key}, limit=10):
             # checked here too: a service that ignores the metadata filter lists every job
-            if (job.metadata or {}).get("course_run") == key and job.status not in ("failed", "cancelled"):
+            if (job.metadata or {}).get("course_run") == key and job.status not in JOB_STOPPED:
                 print(f"reusing {job.id} ({job.status}), found by its course_run tag")
                 return job
     return None
@@ -162,8 +111,6 @@ def metrics_events(client, job_id: str) -> pd.DataFrame:
 
 def wait_for_job(client, job_id: str, poll_seconds: float = 2.0, timeout: float = 3600, plot: bool = True):
     """Follow a job to its end with a progress bar over steps and a loss plot redrawn as it grows."""
-    from helpers import plots
-
     handle, shown = None, 0
     bar = tqdm(desc=job_id, unit="step")
     start = time.monotonic()
@@ -177,8 +124,8 @@ def wait_for_job(client, job_id: str, poll_seconds: float = 2.0, timeout: float 
             bar.set_postfix_str(job.status)
             bar.update(len(history) - bar.n)
             if plot and len(history) > shown and "train_loss" in history:
-                handle, shown = _show_loss(plots, history, handle), len(history)
-            if job.status in FINISHED:
+                handle, shown = _show_loss(history, handle), len(history)
+            if job.status in JOB_ENDED:
                 break
             if time.monotonic() - start > timeout:
                 bar.close()
@@ -191,15 +138,14 @@ def wait_for_job(client, job_id: str, poll_seconds: float = 2.0, timeout: float 
     return job
 
 
-def _show_loss(plots, history: pd.DataFrame, handle):
+def _show_loss(history: pd.DataFrame, handle):
     """Draw (or redraw in place) the loss curve in a notebook."""
-    import matplotlib.pyplot as plt
-    from IPython.display import display
+    from IPython.display import display  # in a notebook's kernel only
 
     frame = history.melt(id_vars="step", value_vars=[c for c in ("train_loss", "valid_loss") if c in history],
                          var_name="split", value_name="loss").dropna()
     frame["split"] = frame["split"].str.replace("_loss", "").replace({"valid": "validation"})
-    fig = plots.plot_loss(frame, title="Fine-tuning job: loss from its metrics events")
+    fig = plots.plot_loss(frame, loss_on="trained assistant tokens", title="Fine-tuning job: loss from its metrics events")
     plt.close(fig)
     if handle is None:
         return display(fig, display_id=True)
@@ -209,29 +155,6 @@ def _show_loss(plots, history: pd.DataFrame, handle):
 
 def results_frame(client, job) -> pd.DataFrame:
     """The job's results file (per-step metrics CSV) as a DataFrame."""
-    import io
-
     with explained_errors():
         content = client.files.content(job.result_files[0])
     return pd.read_csv(io.BytesIO(content.content))
-
-
-def ask(client, model: str, messages: list[dict], **options) -> str:
-    """One chat completion's text (greedy unless told otherwise). On Azure `model` is a deployment name."""
-    options.setdefault("temperature", 0)
-    with explained_errors():
-        reply = client.chat.completions.create(model=model, messages=messages, **options)
-    return reply.choices[0].message.content or ""
-
-
-def ask_all(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 60,
-            workers: int = 8) -> list[str]:
-    """Greedy replies of `model` to each example's prompt (its messages before the last), `workers`
-    requests at a time (the emulator answers concurrent ones in a batch), in order, with a progress bar."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(row: dict) -> str:
-        return ask(client, model, row["messages"][:-1], max_tokens=max_tokens)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(one, rows), total=len(rows), desc=label or model, leave=False))

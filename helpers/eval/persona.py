@@ -7,6 +7,8 @@ import re
 
 import pandas as pd
 
+from helpers.data.datasets import answer, prompt_messages
+
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -19,7 +21,7 @@ def house_phrases(rows: list[dict]) -> list[str]:
     """The first and last sentences the training answers use more than once: the persona's stock phrases."""
     counts: dict[str, int] = {}
     for row in rows:
-        sentences = SENTENCE_END.split(row["messages"][-1]["content"].strip())
+        sentences = SENTENCE_END.split(answer(row).strip())
         for sentence in {sentences[0], sentences[-1]} if len(sentences) > 1 else ():
             counts[sentence] = counts.get(sentence, 0) + 1
     return sorted(s for s, n in counts.items() if n > 1)
@@ -41,15 +43,11 @@ def has_fact(reply: str, fact: str) -> bool:
     return re.search(rf"(?<![\w]){re.escape(fact)}(?![\w])", reply, flags) is not None
 
 
-def score(client, model: str, rows: list[dict], phrases: list[str], label: str | None = None,
-          max_tokens: int = 48) -> pd.DataFrame:
-    """Ask `model` each test question (greedy); one row per question: in voice, and fact right."""
-    from helpers.jobs import ask_all
-
-    answers = ask_all(client, model, rows, label, max_tokens)
-    return pd.DataFrame([{"question": row["messages"][-2]["content"], "fact": row["fact"], "answer": answer,
-                          "in_voice": in_voice(answer, phrases), "fact_right": has_fact(answer, row["fact"])}
-                         for row, answer in zip(rows, answers, strict=False)])
+def score(rows: list[dict], replies: list[str], phrases: list[str]) -> pd.DataFrame:
+    """One row per question: the reply, whether it is in the persona's voice, and whether its fact is right."""
+    return pd.DataFrame([{"question": prompt_messages(row)[-1]["content"], "fact": row["fact"], "answer": reply,
+                          "in_voice": in_voice(reply, phrases), "fact_right": has_fact(reply, row["fact"])}
+                         for row, reply in zip(rows, replies, strict=True)])
 
 
 def summary(results: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -1,32 +1,41 @@
-"""What differs between fine-tuning on OpenAI and on Azure OpenAI, in one place: settings and
-keys, naming, job and file life cycles, limits and result columns. The notebooks, the job
-helpers and the emulator all read these tables instead of testing for a provider themselves."""
+"""What differs between fine-tuning on OpenAI and on Azure OpenAI, in one table: the client and the
+settings it reads, naming, file and job life cycles, limits, result columns and the shapes of the
+API's answers. The clients, the job helpers, the file checks and the emulator read it; nothing
+else tests which provider it is talking to."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
-AZURE_API_VERSION = "2025-04-01-preview"  # data plane: files, jobs, events, checkpoints
-ARM_API_VERSION = "2024-10-01"            # control plane (management.azure.com): deployments
-TRAINING_TYPES = ("Standard", "GlobalStandard", "developerTier")
+from helpers.errors import CourseError
+
+AZURE_API_VERSION = "2025-04-01-preview"  # Azure's data plane: files, jobs, events, checkpoints
+JOB_ENDED = ("succeeded", "failed", "cancelled")  # a job in one of these never changes again
+JOB_STOPPED = ("failed", "cancelled")  # ended without a model: re-running a notebook may start anew
 
 
 @dataclass(frozen=True)
 class Provider:
     """One provider's conventions, as its API shows them."""
     name: str
-    settings: tuple[str, ...]     # environment variables a live run reads (the first is the key)
+    sdk_client: str               # the openai SDK class: openai.OpenAI or openai.AzureOpenAI
+    client_settings: dict         # SDK argument -> the setting (environment variable) it is read from
+    api_version: str | None       # default ?api-version= of every data-plane request; None: none is sent
     fine_tunable: tuple[str, ...]
+    model_refusal: tuple          # (code, param, message) the API answers for a model it does not fine-tune
+    training_types: dict          # trainingType -> the oldest api-version that has it; empty: no such field
     suffix_limit: int
     id_digits: int                # hex digits after file- / ftjob- / ftevent-
     checkpoint_prefix: str
     new_file_status: str          # a fresh upload; jobs need "processed"
     job_statuses: tuple[str, str]  # while validating files, then while waiting for capacity
+    organization_in_jobs: bool    # jobs name the organization that owns them
+    auto_shown_as: object         # how a job shows a hyperparameter left to the provider
+    empty_list_as_null: bool      # a job's empty lists (result_files) read null
     result_columns: dict          # results CSV header, from the course's internal names
-    needs_deployment: bool        # a fine-tuned model answers only once deployed
+    needs_deployment: bool        # a fine-tuned model answers only once deployed, by the deployment's name
+    expects_bom: bool             # training files are documented as UTF-8 with a byte-order mark
 
     def new_id(self, prefix: str) -> str:
         """An object id in this provider's style."""
@@ -34,7 +43,7 @@ class Provider:
 
     def model_name(self, base: str, suffix: str, job_id: str) -> str:
         """The fine-tuned model's name: ft:<base>:<org>:<suffix>:<id> or <base>.ft-<id>[-suffix]."""
-        if self.name == "openai":
+        if self.organization_in_jobs:
             return f"ft:{base}:emulator:{suffix}:{job_id[-8:]}"
         return f"{base}.ft-{job_id.removeprefix('ftjob-')}" + (f"-{suffix}" if suffix else "")
 
@@ -54,60 +63,29 @@ _AZURE_COLUMNS = {"step": "step", "train_loss": "train_loss", "train_accuracy": 
                   "full_valid_mean_token_accuracy": "full_valid_mean_token_accuracy"}
 
 OPENAI = Provider(
-    name="openai", settings=("OPENAI_API_KEY",),
+    name="openai", sdk_client="OpenAI", client_settings={"api_key": "OPENAI_API_KEY"}, api_version=None,
     fine_tunable=("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
                   "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-3.5-turbo-0125", "gpt-3.5-turbo-1106",
                   "gpt-3.5-turbo-0613"),
-    suffix_limit=64, id_digits=24, checkpoint_prefix="ftckpt_", new_file_status="processed",
-    job_statuses=("validating_files", "queued"), result_columns=_OPENAI_COLUMNS, needs_deployment=False)
+    model_refusal=("model_not_available", "model", "Model {model} is not available for fine-tuning or does not exist."),
+    training_types={}, suffix_limit=64, id_digits=24, checkpoint_prefix="ftckpt_", new_file_status="processed",
+    job_statuses=("validating_files", "queued"), organization_in_jobs=True, auto_shown_as="auto",
+    empty_list_as_null=False, result_columns=_OPENAI_COLUMNS, needs_deployment=False, expects_bom=False)
 
 AZURE = Provider(
-    name="azure",
-    settings=("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP",
-              "AZURE_OPENAI_RESOURCE"),
+    name="azure", sdk_client="AzureOpenAI",
+    client_settings={"azure_endpoint": "AZURE_OPENAI_ENDPOINT", "api_key": "AZURE_OPENAI_API_KEY"},
+    api_version=AZURE_API_VERSION,
     fine_tunable=("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
                   "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-35-turbo-0125", "gpt-35-turbo-1106"),
+    # what the service answers for an unknown model and for a missing trainingType alike
+    model_refusal=("invalidPayload", None, "The specified base model does not support fine-tuning."),
+    training_types={"Standard": "", "GlobalStandard": "", "developerTier": "2025-04-01-preview"},
     suffix_limit=18, id_digits=32, checkpoint_prefix="ftchkpt-", new_file_status="pending",
-    job_statuses=("pending", "pending"), result_columns=_AZURE_COLUMNS, needs_deployment=True)
+    job_statuses=("pending", "pending"), organization_in_jobs=False, auto_shown_as=-1, empty_list_as_null=True,
+    result_columns=_AZURE_COLUMNS, needs_deployment=True, expects_bom=True)
 
 PROVIDERS = {"openai": OPENAI, "azure": AZURE}
-
-SETTING_HELP = {
-    "OPENAI_API_KEY": "your OpenAI API key (sk-...)",
-    "AZURE_OPENAI_API_KEY": "a key of your Azure OpenAI resource (portal: Resource -> Keys and Endpoint)",
-    "AZURE_OPENAI_ENDPOINT": "https://<resource>.openai.azure.com (same page)",
-    "AZURE_SUBSCRIPTION_ID": "the subscription id, for deploying (az account show --query id -o tsv)",
-    "AZURE_RESOURCE_GROUP": "the resource group of the Azure OpenAI resource",
-    "AZURE_OPENAI_RESOURCE": "the resource (account) name, the <resource> of the endpoint",
-}
-
-
-def find_setting(name: str, env_file: str | Path | None = None) -> str | None:
-    """A setting from the environment, a .env file, or Colab's secrets; None if absent."""
-    if os.environ.get(name):
-        return os.environ[name]
-    from dotenv import dotenv_values, find_dotenv
-
-    path = env_file or find_dotenv(usecwd=True)
-    value = dotenv_values(path).get(name) if path and Path(path).exists() else None
-    if value:
-        return value
-    try:
-        from google.colab import userdata  # only inside Colab
-
-        return userdata.get(name)
-    except Exception:
-        return None
-
-
-def missing_settings_help(names: list[str]) -> str:
-    """How to provide the settings that are missing, without showing any value."""
-    lines = "\n".join(f"  {n}=...   # {SETTING_HELP.get(n, '')}" for n in names)
-    return (f"Missing setting(s) {', '.join(names)}. Provide each in any of these ways, then re-run:\n"
-            f"  - the environment: export NAME=value\n"
-            f"  - a .env file beside the notebook or in the course folder, one per line:\n{lines}\n"
-            f"  - Google Colab: the key icon (Secrets) -> add each NAME, allow notebook access\n"
-            f"Or keep dry_run=True: the offline emulator needs none of them.")
 
 # Extra advice for error codes whose message alone misleads (keys are the API's error codes).
 ERROR_HINTS = {
@@ -116,3 +94,10 @@ ERROR_HINTS = {
     "DeploymentNotFound": ("\nOn Azure a model answers only through a deployment whose provisioningState is "
                            "Succeeded: deploy it, wait, and call it by the deployment name."),
 }
+
+
+def get(name: str) -> Provider:
+    """The conventions of the provider called `name`, or a CourseError listing the known ones."""
+    if name not in PROVIDERS:
+        raise CourseError(f"provider must be one of {', '.join(map(repr, PROVIDERS))}, not {name!r}")
+    return PROVIDERS[name]

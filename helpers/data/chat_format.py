@@ -1,7 +1,7 @@
 """The rules of OpenAI's fine-tuning formats (chat and preference), one example at a time.
 
 Each check yields (code, message) pairs; CODES lists every code with its severity and meaning.
-`helpers.validate` applies them to a whole file.
+`helpers.data.validate` applies them to a whole file.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Check a fine-tuning JSONL file the way the provider will, before you upload (and pay for) it.
 
-    python -m helpers.validate FILE [--model NAME] [--format chat|preference]
-                                    [--provider openai|azure] [--epochs N] [--json]
+    python -m helpers.data.validate FILE [--model NAME] [--format chat|preference]
+                                         [--provider openai|azure] [--epochs N] [--json]
 
 Every problem names its line, a stable code (chat_format.CODES) and what to do. A bad line never
 stops the scan and valid lines are never lost: `Report.write_valid` saves them to a new file.
@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import cost, tokens
-from helpers.chat_format import CHECKS, CODES, example_messages
+from helpers.data import cost, tokens
+from helpers.data.chat_format import CHECKS, CODES, example_messages
+from helpers.providers.conventions import PROVIDERS, get
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 MIN_EXAMPLES, RECOMMENDED_EXAMPLES = 10, 50
@@ -274,10 +275,11 @@ def _add_token_stats(report: Report, tally: _Tally, epochs: int | None) -> None:
 
 def _add_file_checks(report: Report, has_bom: bool) -> None:
     """Checks on the whole file: byte-order mark, example count, missing roles."""
-    if has_bom and report.provider == "openai":
+    expects_bom = get(report.provider).expects_bom
+    if has_bom and not expects_bom:
         report.add(1, "byte_order_mark", "the file starts with a UTF-8 byte-order mark; OpenAI expects "
                    "plain UTF-8 (it was skipped here), Azure OpenAI accepts it")
-    if not has_bom and report.provider == "azure":
+    if not has_bom and expects_bom:
         report.add(None, "missing_byte_order_mark", "Azure OpenAI documents UTF-8 with a byte-order mark; "
                    "save with encoding 'utf-8-sig' if the upload is refused")
     if report.valid < MIN_EXAMPLES:
@@ -300,6 +302,7 @@ def validate_file(path: str | Path, model: str = DEFAULT_MODEL, format: str = "c
         raise FileNotFoundError(f"{path}: no such file; give the path of a .jsonl training file")
     if format not in CHECKS:
         raise ValueError(f"format={format!r}; use one of {', '.join(CHECKS)}")
+    get(provider)  # a CourseError naming the known providers
     report = Report(str(path), model, format, provider)
     size = path.stat().st_size
     report.stats["file_bytes"] = size
@@ -324,11 +327,11 @@ def validate_file(path: str | Path, model: str = DEFAULT_MODEL, format: str = "c
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the report; exit 0 only when there is no error."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.validate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.data.validate", description=__doc__.split("\n")[0])
     parser.add_argument("file", help="the JSONL training (or validation) file")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"base model (default {DEFAULT_MODEL})")
     parser.add_argument("--format", default="chat", choices=list(CHECKS), help="supervised chat or preference (DPO)")
-    parser.add_argument("--provider", default="openai", choices=["openai", "azure"])
+    parser.add_argument("--provider", default="openai", choices=list(PROVIDERS))
     parser.add_argument("--epochs", type=int, help="epochs of the job (default: the provider's rule)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--write-valid", metavar="OUT", help="also save the valid lines to OUT")

@@ -1,0 +1,130 @@
+"""A fine-tuning job behind the emulator's API: it validates its files, really trains a LoRA adapter
+with the course's recipe, and publishes the fine-tuned model, posting events along the way. Every
+change of the job's status goes through the emulator's lock (`Emulator.move`, `fail`, `succeed`),
+so a job that has ended, a cancelled one included, never changes again."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from emulator.common import ApiError
+from helpers.data import cost
+from helpers.data.datasets import read_jsonl, to_prompt_completion
+from helpers.data.validate import validate_file
+from helpers.train import recipe
+
+VALID_SAMPLE = 32  # validation examples scored at the end of a job
+
+
+class JobStopped(Exception):
+    """The job failed (an injected failure) while training."""
+
+
+def load_examples(em, file_id: str, model: str, param: str) -> tuple[list[dict], dict]:
+    """The examples of an uploaded file and its validation stats, or an ApiError naming the bad lines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / em.files[file_id]["filename"]
+        path.write_bytes(em.contents[file_id])
+        report = validate_file(path, model=model)
+        if report.errors:
+            first = report.errors[0]
+            more = f" (and {len(report.errors) - 1} more problems)" if len(report.errors) > 1 else ""
+            where = f"line {first.line}: " if first.line else ""
+            raise ApiError(400, f"The file {file_id} is not valid: {where}{first.message}{more}", param=param,
+                           code=f"invalid_{param}")
+        rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        if any(not isinstance(m.get("content"), str) for m in row["messages"]):
+            raise ApiError(400, f"Example {number} uses tool calls or content parts, which the emulator "
+                           "does not train on", param=param, code="unsupported_by_emulator")
+    return rows, report.stats
+
+
+def plan_training(em, job: dict, n_examples: int) -> dict:
+    """Epochs, batch size and learning rate the job asked for, and the bounded steps it runs."""
+    hyper = job["hyperparameters"]
+    epochs = cost.default_epochs(n_examples) if hyper["n_epochs"] == "auto" else int(hyper["n_epochs"])
+    batch = em.batch_size if hyper["batch_size"] == "auto" else int(hyper["batch_size"])
+    multiplier = 1.0 if hyper["learning_rate_multiplier"] == "auto" else float(hyper["learning_rate_multiplier"])
+    full = epochs * math.ceil(n_examples / batch)
+    return {"epochs": epochs, "batch_size": batch, "full_steps": full, "steps": min(full, em.max_steps),
+            "learning_rate": recipe.LEARNING_RATE * multiplier}
+
+
+def run_job(em, job_id: str) -> None:
+    """validating files -> queued -> running -> succeeded | failed | cancelled, for real."""
+    job = em.jobs[job_id]
+    em.event(job_id, f"Validating training file: {job['training_file']}")
+    try:
+        rows, stats = load_examples(em, job["training_file"], job["model"], "training_file")
+        valid_rows = (load_examples(em, job["validation_file"], job["model"], "validation_file")[0]
+                      if job["validation_file"] else [])
+    except ApiError as err:
+        em.fail(job_id, err.code, err.message, err.param)
+        return
+    if not em.move(job_id, em.spec.job_statuses[1], "Files validated, moving job to queued state"):
+        return
+    if not em.wait_at_gate(job_id):
+        return
+    if not em.move(job_id, "running", "Fine-tuning job started"):
+        return
+    plan = plan_training(em, job, len(rows))
+    em.event(job_id, f"Emulator: {plan['steps']} LoRA steps on the embedded SmolLM2-135M-Instruct; "
+                     f"the provider would run {plan['full_steps']} ({plan['epochs']} epochs of "
+                     f"{len(rows)} examples, batch {plan['batch_size']})")
+    fail_now = em.take_failure()
+    results: list[dict] = []
+
+    def on_log(step: int, logs: dict) -> None:
+        log_step(em, job_id, step, logs, plan, results)
+        if fail_now:
+            em.fail(job_id, em.faults.failure_code, "The job failed due to an internal error (injected).")
+            raise JobStopped
+
+    try:
+        trainer = em.train(rows, plan["steps"], learning_rate=plan["learning_rate"], batch_size=plan["batch_size"],
+                           seed=job["seed"], on_log=on_log, should_stop=lambda: em.ended(job_id),
+                           output_dir=em.workdir / job_id)
+    except JobStopped:
+        return
+    if not em.ended(job_id):
+        finish(em, job_id, trainer, stats["billed_tokens_per_epoch"] * plan["epochs"], valid_rows, plan, results)
+
+
+def log_step(em, job_id: str, step: int, logs: dict, plan: dict, results: list[dict]) -> None:
+    """One training step: a results row and a metrics event."""
+    row = {"step": step, "train_loss": round(float(logs["loss"]), 4),
+           "train_accuracy": round(float(logs.get("mean_token_accuracy", float("nan"))), 4),
+           "valid_loss": None, "valid_mean_token_accuracy": None}
+    results.append(row)
+    data = {"step": step, "train_loss": row["train_loss"], "train_mean_token_accuracy": row["train_accuracy"],
+            "total_steps": plan["steps"]}
+    em.event(job_id, f"Step {step}/{plan['steps']}: training loss={row['train_loss']:.4f}", data)
+
+
+def finish(em, job_id: str, trainer, trained_tokens: int, valid_rows: list[dict], plan: dict,
+           results: list[dict]) -> None:
+    """Validation loss, adapter and results file; then the job succeeds with its model, unless it
+    ended meanwhile."""
+    if valid_rows and results:
+        scores = trainer.evaluate(eval_dataset=to_prompt_completion(valid_rows[:VALID_SAMPLE]))
+        last = results[-1]
+        last["valid_loss"] = round(float(scores["eval_loss"]), 4)
+        last["valid_mean_token_accuracy"] = round(float(scores.get("eval_mean_token_accuracy", float("nan"))), 4)
+        if len(valid_rows) <= VALID_SAMPLE:  # the sample was the whole validation file
+            last["full_valid_loss"], last["full_valid_mean_token_accuracy"] = (
+                last["valid_loss"], last["valid_mean_token_accuracy"])
+        em.event(job_id, f"Step {plan['steps']}/{plan['steps']}: validation loss={last['valid_loss']:.4f}",
+                 {"step": plan["steps"], "valid_loss": last["valid_loss"],
+                  "valid_mean_token_accuracy": last["valid_mean_token_accuracy"]})
+    adapter = em.workdir / job_id / "adapter"
+    trainer.save_model(str(adapter))
+    columns = em.spec.result_columns
+    csv = pd.DataFrame(results, columns=list(columns)).rename(columns=columns).to_csv(index=False).encode()
+    step = results[-1]["step"] if results else plan["steps"]
+    metrics = {k: results[-1][k] for k in ("train_loss", "valid_loss")} if results else {}
+    em.succeed(job_id, adapter, step, metrics, csv, trained_tokens)

@@ -1,0 +1,84 @@
+"""LoRA training with the course's recipe in one call, merging an adapter into its base model, and
+what a trainer logged (losses, tokens)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import datasets as hf_datasets
+import pandas as pd
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
+from trl import SFTTrainer
+
+from helpers import models
+from helpers.data.datasets import to_prompt_completion
+from helpers.train import recipe
+
+
+def loss_history(log_history: list[dict]) -> pd.DataFrame:
+    """Training and evaluation losses per step from a Trainer's state.log_history."""
+    rows = [{"step": h["step"], "split": split, "loss": h[key]}
+            for h in log_history
+            for key, split in (("loss", "train"), ("eval_loss", "validation")) if key in h]
+    return pd.DataFrame(rows, columns=["step", "split", "loss"])
+
+
+def trained_tokens(log_history: list[dict]) -> int:
+    """Tokens the trainer saw (TRL logs a running num_tokens), 0 if never logged."""
+    return int(max((h.get("num_tokens", 0) for h in log_history), default=0))
+
+
+def merge_adapter(model_path: str, adapter_dir: str | Path, out_dir: str | Path):
+    """Load the base model in full precision, fold the LoRA adapter in, save; return the model."""
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(out_dir)
+    return merged
+
+
+class _Hooks(TrainerCallback):
+    """Passes each logged loss to on_log(step, logs) and asks should_stop() after every step."""
+
+    def __init__(self, on_log=None, should_stop=None):
+        self.report, self.stop = on_log, should_stop
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.report and logs and "loss" in logs:
+            self.report(state.global_step, logs)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stop and self.stop():
+            control.should_training_stop = True
+
+
+def make_trainer(rows: list[dict], max_steps: int, learning_rate: float = recipe.LEARNING_RATE, batch_size: int = 8,
+                 lora_r: int = recipe.LORA_R, seed: int = 0, on_log=None, should_stop=None,
+                 output_dir: str | Path | None = None, quiet: bool = True, model_id: str = "") -> SFTTrainer:
+    """An SFTTrainer for LoRA on chat examples (loss on each last answer) with the course's recipe,
+    ready to train; the embedded model unless `model_id` names another.
+
+    on_log(step, logs) sees every logged step; should_stop() is asked after each step; quiet
+    silences the trainer's printing and progress bars (the emulator trains in the background)."""
+    model, tokenizer = models.load_model(model_id)
+    args = recipe.sft_config(output_dir or tempfile.mkdtemp(prefix="lora-"), max_steps, batch_size, learning_rate,
+                             seed, disable_tqdm=quiet)
+    if quiet:
+        hf_datasets.disable_progress_bars()
+    trainer = SFTTrainer(model=model, args=args, train_dataset=to_prompt_completion(rows), processing_class=tokenizer,
+                         peft_config=recipe.lora_config(lora_r), callbacks=[_Hooks(on_log, should_stop)])
+    if quiet:
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train(rows: list[dict], max_steps: int, **options) -> SFTTrainer:
+    """LoRA SFT with the course's recipe (`make_trainer`'s options); returns the trained trainer.
+    Notebook 03 builds the same LoraConfig and SFTConfig step by step."""
+    trainer = make_trainer(rows, max_steps, **options)
+    trainer.train()
+    return trainer
