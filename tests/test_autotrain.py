@@ -9,7 +9,9 @@ import pytest
 import torch
 import yaml
 
-from helpers import autotrain, datasets, models
+from helpers import models
+from helpers.data import datasets
+from helpers.train import autotrain
 
 ROWS = datasets.load_split("train", limit=3)
 

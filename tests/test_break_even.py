@@ -2,7 +2,8 @@
 
 import pytest
 
-from helpers import break_even, cost
+from helpers.data import cost
+from helpers.eval import break_even
 
 
 def test_request_price_from_prices_per_million():

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from helpers.chat_format import CODES, check_chat, check_preference
+from helpers.data.chat_format import CODES, check_chat, check_preference
 
 U = {"role": "user", "content": "Hi"}
 A = {"role": "assistant", "content": "Hello!"}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import cost
+from helpers.data import cost
 
 
 @pytest.mark.parametrize("n,epochs", [

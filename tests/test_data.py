@@ -1,26 +1,17 @@
 """The committed text-to-SQL dataset: reproducible, well formed, and a real generalisation test."""
 
-import importlib.util
 import json
 import re
 import sqlite3
-import sys
 
 import pytest
 
-from helpers.datasets import TEXT_TO_SQL
-from helpers.evaluation import DB_DIR, run_sql
+from helpers.data.datasets import TEXT_TO_SQL
+from helpers.eval.sql import DB_DIR, run_sql
+from tools import generators
 
 SPLITS = ("train", "validation", "test")
 LITERAL = re.compile(r"'([^']*)'|\b(\d+)\b")
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("generate", TEXT_TO_SQL / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 def rows(split):
@@ -32,7 +23,7 @@ def literals(sql):
 
 
 def test_generator_reproduces_committed_files_byte_for_byte(tmp_path):
-    written = load_generator().write_all(tmp_path)
+    written = generators.load("text_to_sql").write_all(tmp_path)
     assert len(written) == 6
     for path in written:
         committed = TEXT_TO_SQL / path.relative_to(tmp_path)
@@ -45,7 +36,7 @@ def test_generator_reproduces_committed_files_byte_for_byte(tmp_path):
 
 
 def test_another_seed_gives_other_data(tmp_path):
-    gen = load_generator()
+    gen = generators.load("text_to_sql")
     assert gen.build_splits(seed=1)["train"] != gen.build_splits()["train"]
 
 

@@ -1,8 +1,10 @@
+"""Chat-format JSONL files and the parts of a chat example."""
+
 import json
 
 import pytest
 
-from helpers import datasets
+from helpers.data import datasets
 
 
 def write(path, lines):
@@ -65,43 +67,19 @@ MIXED = [  # examples whose messages carry different keys: the case tables get w
 ]
 
 
-def test_frame_round_trip_keeps_every_example_exactly():
-    frame = datasets.to_frame(MIXED)
-    assert list(frame.columns) == ["messages", "tools"] and len(frame) == 3
-    assert datasets.from_frame(frame) == MIXED
-
-
-def test_dataset_round_trip_drops_the_nulls_arrow_adds():
-    ds = datasets.to_dataset(MIXED)
-    assert ds.num_rows == 3 and "messages" in ds.column_names
-    assert ds[2]["messages"][0].get("weight", "absent") is None  # what Arrow does to absent keys
-    assert datasets.from_dataset(ds) == MIXED
-
-
 def test_jsonl_round_trip(tmp_path):
     path = datasets.write_jsonl(MIXED, tmp_path / "mixed.jsonl")
     assert datasets.read_jsonl(path) == MIXED
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_chat_rows_from_table_columns():
-    import pandas as pd
-
-    table = pd.DataFrame({"question": ["2+2?", "3+3?"], "answer": [4, 6]})
-    rows = datasets.chat_rows(table, "question", "answer", system="Answer with a number.")
-    assert rows[1]["messages"] == [{"role": "system", "content": "Answer with a number."},
-                                   {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6"}]
-    with pytest.raises(KeyError, match="no column 'reply'.*question, answer"):
-        datasets.chat_rows(table, "question", "reply")
+def example(question, sql):
+    return {"messages": [{"role": "system", "content": "schema"}, {"role": "user", "content": question},
+                         {"role": "assistant", "content": sql}]}
 
 
-def test_split_is_seeded_and_a_partition():
-    rows = [{"messages": [{"role": "user", "content": str(i)}, {"role": "assistant", "content": "x"}]}
-            for i in range(50)]
-    train, validation = datasets.split_rows(rows, 0.2, seed=3)
-    assert (len(train), len(validation)) == (40, 10)
-    assert sorted(map(json.dumps, train + validation)) == sorted(map(json.dumps, rows))
-    assert (train, validation) == datasets.split_rows(rows, 0.2, seed=3)
-    assert validation != datasets.split_rows(rows, 0.2, seed=4)[1]
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        datasets.split_rows(rows, 1.5)
+def test_few_shot_prompts_exclude_every_answer_and_score_the_last():
+    shot = example("q0", "SELECT 0")
+    shot["messages"] += [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "SELECT 1"}]
+    assert datasets.answer(shot) == "SELECT 1"
+    assert [m["content"] for m in datasets.prompt_messages(shot)] == ["schema", "q0", "SELECT 0", "q1"]

@@ -3,28 +3,23 @@ the metadata filter, cancel, injected faults, and one job that really trains."""
 
 import json
 import math
-import time
+import threading
 
 import openai
 import pytest
 
-from helpers import jobs
-from helpers.datasets import RECIPES, read_jsonl
-from helpers.emulator import Emulator, Faults, openai_client
+from emulator import Emulator, Faults, openai_client
+from helpers.data.datasets import RECIPES, prompt_messages, read_jsonl
+from helpers.errors import CourseError
+from helpers.providers import api, jobs
+from helpers.providers.conventions import OPENAI
+from helpers.providers.http import http_module
 
 MODEL = "gpt-4o-mini-2024-07-18"
 
 
 def upload(client, path=RECIPES / "train.jsonl", name=None):
     return client.files.create(file=(name or path.name, path.read_bytes()), purpose="fine-tune")
-
-
-def wait(client, job_id, timeout=300):
-    deadline = time.monotonic() + timeout
-    while (job := client.fine_tuning.jobs.retrieve(job_id)).status not in jobs.FINISHED:
-        assert time.monotonic() < deadline, f"{job_id} stuck in {job.status}"
-        time.sleep(0.5)
-    return job
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,8 @@ def trained():
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=train.id, validation_file=valid.id,
                                          suffix="recipes", seed=1, metadata={"course_run": "t1"},
                                          hyperparameters={"batch_size": 4})
-    return client, wait(client, job.id)
+    client.emulator.wait_for_worker(job.id)
+    return client, client.fine_tuning.jobs.retrieve(job.id)
 
 
 def test_files_upload_retrieve_content_list_delete():
@@ -75,9 +71,9 @@ def test_a_bad_training_file_fails_the_job_naming_the_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + "\n")
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=upload(client, bad).id)
-    done = wait(client, job.id, timeout=60)
-    assert done.status == "failed" and done.error.code == "invalid_training_file"
-    assert "line 7" in done.error.message and "robot" in done.error.message
+    done = client.emulator.wait_for_worker(job.id, timeout=60)
+    assert done["status"] == "failed" and done["error"]["code"] == "invalid_training_file"
+    assert "line 7" in done["error"]["message"] and "robot" in done["error"]["message"]
 
 
 def test_the_job_really_trains(trained):
@@ -118,48 +114,52 @@ def test_checkpoints_models_and_metadata_filter(trained):
 def test_chat_answers_with_the_fine_tuned_model(trained):
     client, job = trained
     row = read_jsonl(RECIPES / "test.jsonl")[0]
-    ask = {"messages": row["messages"][:2], "temperature": 0, "max_tokens": 40}  # the base model rambles on
+    ask = {"messages": prompt_messages(row), "temperature": 0, "max_tokens": 40}  # the base model rambles on
     tuned = client.chat.completions.create(model=job.fine_tuned_model, **ask)
     base = client.chat.completions.create(model=MODEL, **ask)
     assert tuned.choices[0].message.content != base.choices[0].message.content
     assert tuned.choices[0].message.content.startswith("[")  # it learned the answer format
     assert tuned.usage.completion_tokens > 0 and tuned.model == job.fine_tuned_model
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="ft:gpt-4o-mini:nobody", messages=row["messages"][:2])
+        client.chat.completions.create(model="ft:gpt-4o-mini:nobody", messages=prompt_messages(row))
 
 
-def test_cancel():
-    client = openai_client(faults=Faults(step_delay=30))  # the job waits in queued
+def test_cancel_a_queued_job():
+    gate = threading.Event()  # the job waits in queued until the gate opens
+    client = openai_client(faults=Faults(gate=gate))
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=upload(client).id)
     assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
-    assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
-    with pytest.raises(openai.BadRequestError):
+    gate.set()
+    done = client.emulator.wait_for_worker(job.id, timeout=60)
+    assert done["status"] == "cancelled" and done["fine_tuned_model"] is None
+    assert [e.message for e in client.fine_tuning.jobs.list_events(job.id)][0] == "Job was cancelled"
+    with pytest.raises(openai.BadRequestError, match="already cancelled"):
         client.fine_tuning.jobs.cancel(job.id)
 
 
 def test_rate_limits_and_server_errors_are_retried():
     client = openai_client(faults=Faults(rate_limits=1, server_errors=1))
-    assert client.models.list().data
+    assert [m.id for m in client.models.list()] == list(OPENAI.fine_tunable)
     assert client.emulator.requests == 3  # 429, then 500, then the answer
 
 
 def test_what_retries_cannot_fix_is_explained():
     client = openai_client(max_retries=1, faults=Faults(rate_limits=5))
-    with pytest.raises(jobs.CourseError, match="rate limited"):
-        with jobs.explained_errors():
+    with pytest.raises(CourseError, match="rate limited"):
+        with api.explained_errors():
             client.models.list()
     client = openai_client(max_retries=0)
-    with pytest.raises(jobs.CourseError, match=r"HTTP 400 \[model_not_available\] \(parameter 'model'\)"):
-        with jobs.explained_errors():
+    with pytest.raises(CourseError, match=r"HTTP 400 \[model_not_available\] \(parameter 'model'\)"):
+        with api.explained_errors():
             client.fine_tuning.jobs.create(model="davinci", training_file="file-x")
 
 
 def test_a_job_can_fail_with_an_injected_error():
     client = openai_client(faults=Faults(fail_jobs=1, failure_code="quota_exceeded"))
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=upload(client, RECIPES / "validation.jsonl").id)
-    done = wait(client, job.id)
-    assert done.status == "failed" and done.error.code == "quota_exceeded" and done.fine_tuned_model is None
-    with pytest.raises(jobs.CourseError, match="ended failed"):
+    done = client.emulator.wait_for_worker(job.id)
+    assert done["status"] == "failed" and done["error"]["code"] == "quota_exceeded" and done["fine_tuned_model"] is None
+    with pytest.raises(CourseError, match="ended failed"):
         jobs.wait_for_job(client, job.id, poll_seconds=0.1, plot=False)
 
 
@@ -174,7 +174,7 @@ def test_state_stays_with_its_emulator():
 
 
 def test_azure_style_paths_reach_the_same_endpoints():
-    hx = __import__("helpers.emulator", fromlist=["http_module"]).http_module()
+    hx = http_module()
     em = Emulator()
     for path in ("/openai/models", "/openai/v1/models", "/v1/models"):
         url = f"https://res.openai.azure.com{path}?api-version=2025-04-01-preview"
@@ -183,15 +183,26 @@ def test_azure_style_paths_reach_the_same_endpoints():
     assert em.handle(hx.Request("GET", "https://api.openai.com/v1/models")).status_code == 401  # no key
 
 
-def test_concurrent_greedy_requests_share_one_batch_and_answer_as_one_by_one():
+def test_waiting_greedy_requests_are_answered_in_one_batch_as_one_by_one():
+    rows = read_jsonl(RECIPES / "test.jsonl")[:5]
+    chat = Emulator().chat
+    _, tokenizer = chat.model(MODEL)
+    prompts = [tokenizer.apply_chat_template(prompt_messages(r), add_generation_prompt=True, tokenize=False)
+               for r in rows]
+    one_by_one = [chat.answer(chat.queue(MODEL, p, 24)) for p in prompts]
+    waiting = [chat.queue(MODEL, p, 24) for p in prompts]  # five requests in line before any is answered
+    other = chat.queue(MODEL, prompts[0], 8)                # another length: not in their batch
+    chat.answer(waiting[0])
+    assert [w.tokens for w in waiting] == one_by_one and other.tokens is None and chat.pending == [other]
+    assert chat.answer(other) == one_by_one[0][:8]
+
+
+def test_concurrent_requests_get_the_one_by_one_answers_and_sampling_keeps_its_seed():
     rows = read_jsonl(RECIPES / "test.jsonl")[:6]
-    alone = openai_client()
-    one_by_one = jobs.ask_all(alone, MODEL, rows, max_tokens=24, workers=1)
-    together = openai_client()
-    batched = jobs.ask_all(together, MODEL, rows, max_tokens=24, workers=6)
-    assert batched == one_by_one and all(one_by_one)
-    assert alone.emulator.generate_calls == 6 and together.emulator.generate_calls < 6
-    sampled = {alone.chat.completions.create(model=MODEL, messages=rows[0]["messages"][:2], max_tokens=24,
+    alone, together = openai_client(), openai_client()
+    one_by_one = api.ask_all(alone, MODEL, rows, max_tokens=24, workers=1)
+    assert api.ask_all(together, MODEL, rows, max_tokens=24, workers=6) == one_by_one
+    sampled = [alone.chat.completions.create(model=MODEL, messages=prompt_messages(rows[0]), max_tokens=24,
                                              temperature=1.0, seed=seed).choices[0].message.content
-               for seed in (1, 1, 2)}
-    assert len(sampled) == 2  # sampling still goes one by one, and a seed repeats its answer
+               for seed in (1, 1, 2)]
+    assert sampled[0] == sampled[1] != sampled[2]  # a seed repeats its answer; another seed differs

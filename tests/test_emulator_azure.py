@@ -4,15 +4,16 @@ trainingType, deployments that go Creating -> Succeeded, chat by deployment name
 
 import json
 import re
-import time
 
 import openai
 import pytest
 
-from helpers import azure_openai, jobs
-from helpers.datasets import QUIP, read_jsonl, write_jsonl
-from helpers.emulator import Emulator, azure_client, http_module
-from helpers.providers import ARM_API_VERSION
+from emulator import Emulator, azure_client
+from helpers.data.datasets import QUIP, prompt_messages, read_jsonl, write_jsonl
+from helpers.errors import CourseError
+from helpers.providers import api, azure, jobs
+from helpers.providers.azure import ARM_API_VERSION
+from helpers.providers.http import http_module
 
 MODEL = "gpt-4o-mini-2024-07-18"
 HEX32 = r"[0-9a-f]{32}"
@@ -39,8 +40,8 @@ def trained():
 
 
 def deploy(client, name, model, sku=None):
-    mgmt = azure_openai.management_client(client)
-    url = azure_openai.deployment_url(azure_openai.resource(client), name)
+    mgmt = azure.management_client(client, dry_run=True)
+    url = azure.deployment_url(azure.resource(client, dry_run=True), name)
     body = {"sku": sku or {"name": "standard", "capacity": 1},
             "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
     return mgmt, url, mgmt.put(url, params={"api-version": ARM_API_VERSION}, json=body)
@@ -63,18 +64,25 @@ def test_requests_carry_api_version_and_api_key():
 
 
 def test_entra_id_token_is_accepted_as_bearer():
-    client = azure_client(entra_id=True)
-    assert client.models.list().data
+    seen = []
+    em = Emulator(provider="azure")
+    handle = em.handle
+    em.handle = lambda request: seen.append(request) or handle(request)
+    client = azure_client(em, entra_id=True)
+    assert "gpt-4o-mini-2024-07-18" in [m.id for m in client.models.list()]
+    assert seen[0].headers["authorization"] == "Bearer emulator-entra-token" and "api-key" not in seen[0].headers
 
 
 def test_files_are_pending_then_processed_and_ids_have_32_hex_digits():
-    client = azure_client(file_seconds=0.5)
+    client = azure_client(file_polls=2)  # the first two reads say pending
     raw = client.files.create(file=("t.jsonl", (QUIP / "train.jsonl").read_bytes()), purpose="fine-tune")
     assert raw.status == "pending" and re.fullmatch(f"file-{HEX32}", raw.id)
     with pytest.raises(openai.BadRequestError, match="not ready yet"):
         create(client, raw.id)
-    ready = jobs.wait_for_file(client, raw, poll_seconds=0.1)
-    assert ready.status == "processed" and client.files.retrieve(raw.id).status == "processed"
+    assert [client.files.retrieve(raw.id).status for _ in range(3)] == ["pending", "pending", "processed"]
+    assert jobs.wait_for_file(client, raw, poll_seconds=0).status == "processed"
+    later = client.files.create(file=("u.jsonl", (QUIP / "validation.jsonl").read_bytes()), purpose="fine-tune")
+    assert jobs.wait_for_file(client, later, poll_seconds=0).status == "processed"  # waits out the pending reads
 
 
 def test_azure_refuses_what_azure_refuses():
@@ -83,8 +91,8 @@ def test_azure_refuses_what_azure_refuses():
     with pytest.raises(openai.BadRequestError, match="does not support fine-tuning") as err:
         client.fine_tuning.jobs.create(model=MODEL, training_file=train.id)  # no trainingType
     assert err.value.body["code"] == "invalidPayload"
-    with pytest.raises(jobs.CourseError, match="trainingType is missing"):
-        with jobs.explained_errors():
+    with pytest.raises(CourseError, match="trainingType is missing"):
+        with api.explained_errors():
             create(client, train.id, model="gpt-4o-mini")  # undated name
     with pytest.raises(openai.BadRequestError, match="at most 18"):
         create(client, train.id, suffix="x" * 19)
@@ -116,10 +124,10 @@ def test_deploy_wait_call_by_deployment_name_and_delete(trained):
     client, _, job = trained
     mgmt, url, response = deploy(client, "quip-ft", job.fine_tuned_model)
     assert response.status_code == 201 and response.json()["properties"]["provisioningState"] == "Creating"
-    question = read_jsonl(QUIP / "test.jsonl")[0]["messages"][:2]
-    with pytest.raises(jobs.CourseError, match="DeploymentNotFound"):
-        jobs.ask(client, "quip-ft", question, max_tokens=8)
-    found = azure_openai.wait_for_deployment(mgmt, url, poll_seconds=0.01)
+    question = prompt_messages(read_jsonl(QUIP / "test.jsonl")[0])
+    with pytest.raises(CourseError, match="DeploymentNotFound"):
+        api.ask(client, "quip-ft", question, max_tokens=8)
+    found = azure.wait_for_deployment(mgmt, url, poll_seconds=0)
     assert found["properties"]["provisioningState"] == "Succeeded"
     assert found["properties"]["model"]["name"] == job.fine_tuned_model
     reply = client.chat.completions.create(model="quip-ft", messages=question, max_tokens=8, temperature=0)
@@ -129,9 +137,9 @@ def test_deploy_wait_call_by_deployment_name_and_delete(trained):
     assert v1.chat.completions.create(model="quip-ft", messages=question, max_tokens=8).model == job.fine_tuned_model
     listed = mgmt.get(url.rsplit("/", 1)[0], params={"api-version": ARM_API_VERSION}).json()["value"]
     assert {d["name"] for d in listed} == {"gpt-4o-mini", "quip-ft"}
-    assert azure_openai.delete_deployment(mgmt, url) is True
-    assert not azure_openai.deployment_exists(mgmt, url)
-    assert azure_openai.delete_deployment(mgmt, url) is False  # nothing left: 204
+    assert azure.delete_deployment(mgmt, url) is True
+    assert not azure.deployment_exists(mgmt, url)
+    assert azure.delete_deployment(mgmt, url) is False  # nothing left: 204
 
 
 def test_the_management_api_checks_what_arm_checks(trained):
@@ -142,36 +150,37 @@ def test_the_management_api_checks_what_arm_checks(trained):
     mgmt, url, _ = deploy(client, "d", job.fine_tuned_model)
     assert mgmt.get(url).status_code == 400  # no api-version
     hx = http_module()
-    anonymous = hx.Client(base_url=azure_openai.ARM, transport=hx.MockTransport(client.emulator.handle))
+    anonymous = hx.Client(base_url=azure.ARM, transport=hx.MockTransport(client.emulator.handle))
     assert anonymous.get(url, params={"api-version": ARM_API_VERSION}).status_code == 401
     elsewhere = url.replace("course-rg", "other-rg")
-    with pytest.raises(jobs.CourseError, match="ResourceNotFound"):
-        azure_openai.checked(mgmt.get(elsewhere, params={"api-version": ARM_API_VERSION}))
-    azure_openai.delete_deployment(mgmt, url)
+    with pytest.raises(CourseError, match="ResourceNotFound"):
+        azure.checked(mgmt.get(elsewhere, params={"api-version": ARM_API_VERSION}))
+    azure.delete_deployment(mgmt, url)
 
 
 def test_a_deployment_left_behind_is_deleted_at_exit(trained):
     client, _, job = trained
     mgmt, url, _ = deploy(client, "forgotten", job.fine_tuned_model)
-    azure_openai.delete_at_exit(mgmt, url)
-    azure_openai._pending_deletes[url]()  # what atexit runs when the kernel stops
-    assert not azure_openai.deployment_exists(mgmt, url)
+    at_exit = azure.delete_at_exit(mgmt, url)
+    assert url in azure.pending_deletes()
+    at_exit()  # what atexit runs when the kernel stops
+    assert not azure.deployment_exists(mgmt, url)
     mgmt, url, _ = deploy(client, "deleted", job.fine_tuned_model)
-    azure_openai.delete_at_exit(mgmt, url)
-    azure_openai.delete_deployment(mgmt, url)
-    assert url not in azure_openai._pending_deletes
+    azure.delete_at_exit(mgmt, url)
+    azure.delete_deployment(mgmt, url)
+    assert url not in azure.pending_deletes()
 
 
 def test_live_client_says_which_settings_are_missing_and_never_shows_a_key(monkeypatch, tmp_path, capsys):
     for name in ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(jobs.CourseError) as err:
-        jobs.get_client(False, provider="azure", env_file=tmp_path / "none.env")
+    with pytest.raises(CourseError) as err:
+        api.get_client(False, provider="azure", env_file=tmp_path / "none.env")
     assert "AZURE_OPENAI_ENDPOINT" in str(err.value) and "AZURE_OPENAI_API_KEY" in str(err.value)
     secret = "a" * 32
     (tmp_path / ".env").write_text(f"AZURE_OPENAI_API_KEY={secret}\nAZURE_OPENAI_ENDPOINT=https://res.openai.azure.com\n")
-    client = jobs.get_client(False, provider="azure", env_file=tmp_path / ".env")
+    client = api.get_client(False, provider="azure", env_file=tmp_path / ".env")
     assert isinstance(client, openai.AzureOpenAI) and str(client.base_url) == "https://res.openai.azure.com/openai/"
     assert client.api_key == secret and secret not in repr(client) and secret not in capsys.readouterr().out
 
@@ -192,8 +201,7 @@ def test_find_job_ignores_jobs_of_other_runs_when_the_filter_is_ignored(tmp_path
     mine = create(client, train.id, metadata={"course_run": "mine"}, suffix="a")
     assert jobs.find_job(client, "mine").id == mine.id
     assert jobs.find_job(client, "nobody") is None
-    client.fine_tuning.jobs.cancel(mine.id)
-    time.sleep(0.1)
+    assert client.fine_tuning.jobs.cancel(mine.id).status == "cancelled"  # never let it train in the background
 
 
 def test_entra_id_without_azure_identity_says_what_to_install(monkeypatch, tmp_path):
@@ -208,5 +216,5 @@ def test_entra_id_without_azure_identity_says_what_to_install(monkeypatch, tmp_p
 
     monkeypatch.setattr(builtins, "__import__", no_azure)
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
-    with pytest.raises(jobs.CourseError, match="pip install azure-identity"):
-        jobs.get_client(False, provider="azure", entra_id=True, env_file=tmp_path / "none.env")
+    with pytest.raises(CourseError, match="pip install azure-identity"):
+        api.get_client(False, provider="azure", entra_id=True, env_file=tmp_path / "none.env")

@@ -1,6 +1,7 @@
 """Few-shot prompts: shots inserted as chat turns, from the same database, random or retrieved."""
 
-from helpers import datasets, evaluation, few_shot
+from helpers.data import datasets
+from helpers.eval import few_shot, sql
 
 
 def row(question, sql, db="company"):
@@ -19,9 +20,9 @@ def test_shots_come_before_the_question_and_the_answer_stays_the_gold():
     query = row("List employees working as Analyst.", "SELECT name FROM employees WHERE role = 'Analyst'")
     prompt = few_shot.with_examples(query, POOL[:1])
     assert [m["role"] for m in prompt["messages"]] == ["system", "user", "assistant", "user", "assistant"]
-    assert evaluation.gold_sql(prompt) == "SELECT name FROM employees WHERE role = 'Analyst'"
-    assert evaluation.prompt_messages(prompt)[-1]["content"] == "List employees working as Analyst."
-    assert evaluation.prompt_messages(prompt)[2]["content"] == "SELECT COUNT(*) FROM employees"
+    assert datasets.answer(prompt) == "SELECT name FROM employees WHERE role = 'Analyst'"
+    assert datasets.prompt_messages(prompt)[-1]["content"] == "List employees working as Analyst."
+    assert datasets.prompt_messages(prompt)[2]["content"] == "SELECT COUNT(*) FROM employees"
     assert query["messages"][1]["content"] == "List employees working as Analyst."  # input untouched
 
 
@@ -48,8 +49,8 @@ def test_retrieved_examples_share_the_test_questions_shape_more_often_than_rando
     train, test = datasets.load_split("train"), datasets.load_split("test", limit=40, seed=0)
 
     def same_shape(prompts):
-        hits = [evaluation.sql_shape(m["content"]) == evaluation.sql_shape(evaluation.gold_sql(p))
-                for p in prompts for m in evaluation.prompt_messages(p) if m["role"] == "assistant"]
+        hits = [sql.shape(m["content"]) == sql.shape(datasets.answer(p))
+                for p in prompts for m in datasets.prompt_messages(p) if m["role"] == "assistant"]
         return sum(hits) / len(hits)
 
     assert same_shape(few_shot.retrieved_prompts(test, train, 4)) > same_shape(

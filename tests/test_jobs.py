@@ -1,10 +1,13 @@
-"""Job helpers: keys, uploads and jobs that re-running a cell never duplicates, budget, scoring."""
+"""Clients and job helpers: keys, uploads and jobs that re-running a cell never duplicates, budget."""
+
+import threading
 
 import pytest
 
-from helpers import ingredients, jobs
-from helpers.datasets import RECIPES
-from helpers.emulator import Faults, openai_client
+from emulator import Faults, openai_client
+from helpers.data.datasets import RECIPES
+from helpers.errors import CourseError
+from helpers.providers import api, jobs
 
 MODEL = "gpt-4o-mini-2024-07-18"
 
@@ -12,8 +15,8 @@ MODEL = "gpt-4o-mini-2024-07-18"
 def test_no_key_is_a_short_message_not_a_traceback(monkeypatch, tmp_path):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(jobs.CourseError) as err:
-        jobs.get_client(dry_run=False, env_file=tmp_path / "missing.env")
+    with pytest.raises(CourseError) as err:
+        api.get_client(dry_run=False, env_file=tmp_path / "missing.env")
     assert "OPENAI_API_KEY" in str(err.value) and ".env" in str(err.value) and "Colab" in str(err.value)
     assert err.value._render_traceback_() == [f"CourseError: {err.value}"]
 
@@ -22,7 +25,7 @@ def test_key_from_a_dotenv_file_is_used_and_never_shown(monkeypatch, tmp_path, c
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     secret = "sk-test-" + "x" * 40
     (tmp_path / ".env").write_text(f"OPENAI_API_KEY={secret}\n")
-    client = jobs.get_client(dry_run=False, env_file=tmp_path / ".env")
+    client = api.get_client(dry_run=False, env_file=tmp_path / ".env")
     assert client.api_key == secret
     assert secret not in repr(client) and secret not in capsys.readouterr().out
 
@@ -37,7 +40,7 @@ def test_uploading_the_same_content_twice_reuses_the_file(capsys):
 
 
 def test_rerunning_the_create_cell_makes_no_second_job(tmp_path):
-    client = openai_client(faults=Faults(step_delay=60))  # the job stays queued during the test
+    client = openai_client(faults=Faults(gate=threading.Event()))  # jobs stay queued: the gate never opens
     state = tmp_path / "job.json"
     train = jobs.upload(client, RECIPES / "train.jsonl")
     key = jobs.run_key(model=MODEL, training_file=train.id, n_epochs=3)
@@ -57,30 +60,36 @@ def test_rerunning_the_create_cell_makes_no_second_job(tmp_path):
     client.fine_tuning.jobs.cancel(first.id)
     fresh = create_cell()
     assert fresh.id != first.id  # a cancelled job is not reused
-    client.fine_tuning.jobs.cancel(fresh.id)  # never let it train in the background
+    client.fine_tuning.jobs.cancel(fresh.id)
+    assert [j.status for j in client.fine_tuning.jobs.list()] == ["cancelled", "cancelled"]
 
 
 def test_budget_guard():
     jobs.check_budget(0.25, None)
     jobs.check_budget(0.25, 1.0)
-    with pytest.raises(jobs.CourseError, match=r"\$0.25 is above budget_usd=\$0.10"):
+    with pytest.raises(CourseError, match=r"\$0.25 is above budget_usd=\$0.10"):
         jobs.check_budget(0.25, 0.10)
-    with pytest.raises(jobs.CourseError, match="No price"):
+    with pytest.raises(CourseError, match="No price"):
         jobs.check_budget(None, 1.0)
 
 
-@pytest.mark.parametrize("reply,expected", [
-    ('["flour", "sugar"]', ["flour", "sugar"]),
-    ('Sure! ["Flour", "brown sugar"] are the ingredients.', ["flour", "brown sugar"]),
-    ("flour, sugar and eggs", ["flour", "sugar", "eggs"]),
-    ('["flour", "sug', ["flour", "sug"]),  # cut off by max_tokens
-    ("", []),
-])
-def test_parse_list(reply, expected):
-    assert ingredients.parse_list(reply) == expected
+def test_an_unknown_provider_or_entra_id_at_openai_is_refused_clearly():
+    with pytest.raises(CourseError, match="provider must be one of 'openai', 'azure', not 'aws'"):
+        api.get_client(dry_run=True, provider="aws")
+    with pytest.raises(CourseError, match="Entra ID sign-in is for Azure OpenAI"):
+        api.get_client(dry_run=False, provider="openai", entra_id=True)
 
 
-def test_f1():
-    assert ingredients.f1(["a", "b"], ["a", "b"]) == 1.0
-    assert ingredients.f1(["a", "c"], ["a", "b"]) == 0.5
-    assert ingredients.f1([], ["a"]) == 0.0 and ingredients.f1([], []) == 1.0
+def test_a_dry_run_without_the_emulator_says_what_to_do(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_emulator(name, *args, **kwargs):
+        if name == "emulator":
+            raise ImportError("No module named 'emulator'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_emulator)
+    with pytest.raises(CourseError, match="needs the course's offline emulator.*make install"):
+        api.get_client(dry_run=True)

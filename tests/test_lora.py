@@ -1,7 +1,12 @@
+"""LoRA training with the course's recipe, merging an adapter, and what a trainer logged."""
+
 import torch
 from peft import LoraConfig, get_peft_model
+from peft.tuners.lora import LoraLayer
 
-from helpers import models, training
+from helpers import models
+from helpers.data import datasets
+from helpers.train import lora, recipe
 
 LOG = [
     {"loss": 2.0, "step": 1, "num_tokens": 100.0},
@@ -12,21 +17,15 @@ LOG = [
 
 
 def test_loss_history_splits_train_and_validation():
-    history = training.loss_history(LOG)
+    history = lora.loss_history(LOG)
     assert history.to_dict("list") == {"step": [1, 2, 2], "split": ["train", "train", "validation"],
                                        "loss": [2.0, 1.0, 1.5]}
-    assert training.loss_history([]).empty
+    assert lora.loss_history([]).empty
 
 
 def test_trained_tokens_is_the_last_running_count():
-    assert training.trained_tokens(LOG) == 210
-    assert training.trained_tokens([]) == 0
-
-
-def test_bf16_choice_matches_the_hardware():
-    expected = (torch.cuda.is_bf16_supported() if torch.cuda.is_available()
-                else torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    assert training.use_bf16() == expected
+    assert lora.trained_tokens(LOG) == 210
+    assert lora.trained_tokens([]) == 0
 
 
 def test_merged_model_computes_what_the_adapter_did(embedded, tmp_path):
@@ -42,9 +41,23 @@ def test_merged_model_computes_what_the_adapter_did(embedded, tmp_path):
     peft_model.save_pretrained(tmp_path / "adapter")
     tokenizer.save_pretrained(tmp_path / "adapter")
     peft_model.unload()  # leave the shared fixture model as it was
-    merged = training.merge_adapter(models.resolve_model(""), tmp_path / "adapter", tmp_path / "merged")
+    merged = lora.merge_adapter(models.resolve_model(""), tmp_path / "adapter", tmp_path / "merged")
     assert (tmp_path / "merged" / "model.safetensors").exists()
     with torch.no_grad():
         merged_logits = merged(**ids).logits
     assert not torch.allclose(adapted, base_logits, atol=1e-3)  # the adapter changes the output
     torch.testing.assert_close(merged_logits, adapted, atol=1e-4, rtol=1e-4)
+
+
+def test_one_call_training_uses_the_recipe_and_adapts_every_linear_layer(embedded, tmp_path):
+    rows = datasets.load_split("train", limit=8)
+    trainer = lora.make_trainer(rows, max_steps=3, learning_rate=5e-4, batch_size=4, lora_r=8, seed=3,
+                                output_dir=tmp_path)
+    assert recipe.differences(trainer.args, recipe.sft_config(tmp_path, 3, 4, 5e-4, 3)) == []
+    applied = trainer.model.peft_config["default"]
+    assert (applied.r, applied.lora_alpha, applied.lora_dropout) == (8, 16, 0.0)
+    adapted = {name[name.index("layers."):] for name, module in trainer.model.named_modules()
+               if isinstance(module, LoraLayer)}
+    linear = {name for name, module in embedded[0].named_modules() if isinstance(module, torch.nn.Linear)}
+    assert "lm_head" in linear and len(adapted) == 7 * embedded[0].config.num_hidden_layers
+    assert adapted == {name[name.index("layers."):] for name in linear if "layers." in name}  # not the head

@@ -1,6 +1,6 @@
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from helpers import nbclean
+from tools import nbclean
 
 
 def notebook():

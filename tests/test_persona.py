@@ -2,8 +2,8 @@
 
 import pytest
 
-from helpers import persona
-from helpers.datasets import QUIP, read_jsonl
+from helpers.data.datasets import QUIP, read_jsonl
+from helpers.eval import persona
 
 
 def test_house_phrases_are_the_stock_openers_and_closers():
@@ -48,3 +48,12 @@ def test_summary_is_a_metrics_by_model_table():
 
     table = persona.summary({"a": pd.DataFrame({"in_voice": [True, False], "fact_right": [True, True]})})
     assert table.loc["in_voice", "a"] == 0.5 and table.loc["fact_right", "a"] == 1.0
+
+
+def test_score_asks_nothing_and_checks_voice_and_fact_of_each_reply():
+    rows = read_jsonl(QUIP / "test.jsonl")[:2]
+    phrases = persona.house_phrases(read_jsonl(QUIP / "train.jsonl"))
+    replies = [rows[0]["messages"][-1]["content"], f"It is {rows[1]['fact']}."]
+    table = persona.score(rows, replies, phrases)
+    assert table.in_voice.tolist() == [True, False] and table.fact_right.tolist() == [True, True]
+    assert table.question.tolist() == [r["messages"][1]["content"] for r in rows]

@@ -6,12 +6,14 @@ import pandas as pd  # noqa: E402
 from helpers import plots  # noqa: E402
 
 
-def test_loss_plot_has_one_line_per_split():
+def test_loss_plot_has_one_line_per_split_and_says_what_the_loss_covers():
     history = pd.DataFrame({"step": [1, 2, 3, 3], "split": ["train"] * 3 + ["validation"],
                             "loss": [2.0, 1.0, 0.5, 0.7]})
-    fig = plots.plot_loss(history)
+    fig = plots.plot_loss(history, loss_on="answer tokens")
     lines = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].get_lines()}
     assert lines == {"train": [2.0, 1.0, 0.5], "validation": [0.7]}
+    assert fig.axes[0].get_ylabel() == "loss (answer tokens)"
+    assert plots.plot_loss(history, loss_on="every token").axes[0].get_ylabel() == "loss (every token)"
 
 
 def test_accuracy_bars_are_percentages():
@@ -40,7 +42,7 @@ def test_approaches_plot_has_a_panel_per_measure_and_a_bar_per_approach():
 
 
 def test_break_even_plot_crosses_at_the_break_even():
-    from helpers import break_even
+    from helpers.eval import break_even
 
     costs = break_even.table({"seconds": (1.5, 100.0, 0.5), "usd": (0.4, 1.0, 0.5)})
     fig = plots.plot_break_even(costs)

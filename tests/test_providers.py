@@ -1,10 +1,12 @@
-"""What differs between OpenAI and Azure OpenAI, in one table."""
+"""What differs between OpenAI and Azure OpenAI, in one table; settings and how a missing one is explained."""
 
 import re
 
 import pytest
 
-from helpers.providers import AZURE, OPENAI, find_setting, missing_settings_help
+from helpers.errors import CourseError
+from helpers.providers.conventions import AZURE, OPENAI, PROVIDERS, get
+from helpers.providers.settings import find_setting, missing_settings_help, require
 
 
 def test_names_follow_each_provider():
@@ -40,3 +42,19 @@ def test_settings_come_from_the_environment_then_a_dotenv_file(monkeypatch, tmp_
 def test_missing_settings_help_names_each_and_says_how():
     text = missing_settings_help(["AZURE_OPENAI_ENDPOINT", "AZURE_SUBSCRIPTION_ID"])
     assert "AZURE_OPENAI_ENDPOINT=..." in text and "az account show" in text and "dry_run=True" in text
+
+
+def test_require_names_every_missing_setting_and_no_value(monkeypatch, tmp_path):
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
+    for name in ("AZURE_OPENAI_API_KEY", "AZURE_SUBSCRIPTION_ID"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(CourseError) as err:
+        require(["AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "AZURE_SUBSCRIPTION_ID"], tmp_path / "none.env")
+    assert "Missing setting(s) AZURE_OPENAI_API_KEY, AZURE_SUBSCRIPTION_ID." in str(err.value)
+    assert "res.openai.azure.com" not in str(err.value)
+
+
+def test_every_provider_is_found_by_its_name_and_an_unknown_one_is_named():
+    assert [get(name) for name in PROVIDERS] == [OPENAI, AZURE]
+    with pytest.raises(CourseError, match="not 'bedrock'"):
+        get("bedrock")

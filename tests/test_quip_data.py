@@ -1,23 +1,12 @@
 """The committed Quip dataset: reproducible, valid, every answer in voice and true to its fact,
 and a test split whose questions training never saw."""
 
-import importlib.util
-import sys
+from helpers.data.datasets import QUIP, read_jsonl
+from helpers.data.validate import validate_file
+from helpers.eval import persona
+from tools import generators
 
-from helpers import persona
-from helpers.datasets import QUIP, read_jsonl
-from helpers.validate import validate_file
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("quip_generate", QUIP / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = load_generator()
+GEN = generators.load("quip")
 
 
 def test_generator_reproduces_committed_files_byte_for_byte(tmp_path):

@@ -1,24 +1,15 @@
 """The committed recipe dataset: reproducible, valid for the provider, and a real held-out test."""
 
-import importlib.util
 import json
-import sys
 
-from helpers.datasets import RECIPES, read_jsonl
-from helpers.validate import validate_file
+from helpers.data.datasets import RECIPES, read_jsonl
+from helpers.data.validate import validate_file
+from tools import generators
 
 SPLITS = {"train": 200, "validation": 50, "test": 50}
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location("recipes_generate", RECIPES / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = load_generator()
+GEN = generators.load("recipes")
 
 
 def answers(split):

@@ -3,7 +3,7 @@ import json
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from helpers import runall
+from tools import runall
 
 
 def tiny_notebook(path, body):
@@ -16,7 +16,8 @@ def tiny_notebook(path, body):
 
 
 WRITES = ("import json, pathlib\np = pathlib.Path(output_dir); p.mkdir(parents=True, exist_ok=True)\n"
-          "(p / 'metrics.json').write_text(json.dumps({'accuracy': 0.25 * factor, 'dry': dry_run}))")
+          "(p / 'metrics.json').write_text(json.dumps({'accuracy': 0.25 * factor, 'dry': dry_run,\n"
+          "                                           'headline': f'accuracy {0.25 * factor:.0%}'}))")
 
 
 def test_parse_value():
@@ -37,4 +38,7 @@ def test_runs_every_notebook_and_summarises(tmp_path):
     assert summary[1]["status"].startswith("failed: PapermillExecutionError") and "boom" in summary[1]["status"]
     assert "accuracy" not in summary[1]  # the stale figures are not reported as this run's
     assert (runs / "02-bad.ipynb").exists()  # the failed copy is kept for reading
-    assert "| 01-good.ipynb" in (runs / "summary.md").read_text()
+    table = (runs / "summary.md").read_text().splitlines()
+    assert [c.strip() for c in table[0].split("|")[1:-1]] == ["notebook", "status", "minutes", "headline"]
+    assert [row.split("|")[1].strip() for row in table[2:]] == ["01-good.ipynb", "02-bad.ipynb"]
+    assert "accuracy 50%" in table[2] and "failed" in table[3]

@@ -1,6 +1,6 @@
+"""Text-to-SQL scoring: execution match, exact match, shapes and tables."""
 
-
-from helpers import evaluation as ev
+from helpers.eval import sql as ev
 
 GOLD_TOP = "SELECT name FROM employees ORDER BY salary DESC LIMIT 3"
 
@@ -75,25 +75,13 @@ def test_score_and_compare_tables():
         "question", "gold", "base", "fine-tuned", "fine-tuned ok"]
 
 
-def test_batched_generation_equals_single(embedded):
-    model, tokenizer = embedded
-    short = example("How many employees are there?", "")
-    long = example("List the names of all employees hired after 2010 whose salary is above the "
-                   "average salary of the employees in the Sales department.", "")
-    side = tokenizer.padding_side
-    alone = ev.generate_sql(model, tokenizer, [short], max_new_tokens=16)
-    batched = ev.generate_sql(model, tokenizer, [long, short], batch_size=2, max_new_tokens=16)
-    assert len(batched) == 2 and batched[1] == alone[0] and alone[0].strip()
-    assert tokenizer.padding_side == side  # training after evaluation still pads as before
-
-
-def test_sql_shape_picks_the_hardest_construct():
-    assert ev.sql_shape("SELECT a FROM t JOIN u ON t.x = u.id GROUP BY a") == "join"
-    assert ev.sql_shape("SELECT role, COUNT(*) FROM e GROUP BY role") == "group by"
-    assert ev.sql_shape("SELECT name FROM e ORDER BY salary DESC LIMIT 3") == "order by + limit"
-    assert ev.sql_shape("SELECT AVG(x) FROM e WHERE y = 'Joined'") == "aggregate"
-    assert ev.sql_shape("SELECT name FROM e WHERE role = 'Group by'") == "filter"
-    assert ev.sql_shape("SELECT name FROM e") == "select"
+def test_shape_picks_the_hardest_construct():
+    assert ev.shape("SELECT a FROM t JOIN u ON t.x = u.id GROUP BY a") == "join"
+    assert ev.shape("SELECT role, COUNT(*) FROM e GROUP BY role") == "group by"
+    assert ev.shape("SELECT name FROM e ORDER BY salary DESC LIMIT 3") == "order by + limit"
+    assert ev.shape("SELECT AVG(x) FROM e WHERE y = 'Joined'") == "aggregate"
+    assert ev.shape("SELECT name FROM e WHERE role = 'Group by'") == "filter"
+    assert ev.shape("SELECT name FROM e") == "select"
 
 
 def test_compare_by_shape_counts_and_scores():
@@ -104,27 +92,3 @@ def test_compare_by_shape_counts_and_scores():
     table = ev.compare_by_shape(base, tuned)
     assert table.loc["aggregate"].tolist() == [2, 0.0, 0.5]
     assert table.loc["order by + limit"].tolist() == [1, 0.0, 1.0]
-
-
-def test_prompt_tokens_count_what_the_model_reads(embedded):
-    _, tokenizer = embedded
-    short, long = example("How many?", "x"), example("How many employees were hired in 2015 in Berlin?", "x")
-    counts = ev.prompt_tokens(tokenizer, [short, long])
-    assert counts[0] == len(tokenizer(ev.prompt_text(tokenizer, short), add_special_tokens=False).input_ids)
-    assert counts[1] > counts[0] > 5
-
-
-def test_timed_requests_answer_as_the_batch_does(embedded):
-    model, tokenizer = embedded
-    rows = [example("How many employees are there?", "")]
-    timed = ev.time_requests(model, tokenizer, rows, max_new_tokens=8)
-    assert list(timed.columns) == ["seconds", "prompt_tokens", "reply_tokens"]
-    assert timed.seconds[0] > 0 and 1 <= timed.reply_tokens[0] <= 8
-    assert timed.prompt_tokens[0] == ev.prompt_tokens(tokenizer, rows)[0]
-
-
-def test_few_shot_prompts_exclude_every_answer_and_score_the_last():
-    shot = example("q0", "SELECT 0")
-    shot["messages"] += [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "SELECT 1"}]
-    assert ev.gold_sql(shot) == "SELECT 1"
-    assert [m["content"] for m in ev.prompt_messages(shot)] == ["schema", "q0", "SELECT 0", "q1"]

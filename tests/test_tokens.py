@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import tiktoken.load
 
-from helpers import tokens
+from helpers.data import tokens
 
 
 def reference_count(messages, enc):

@@ -5,8 +5,8 @@ import shutil
 import nbformat
 import pytest
 
-from helpers import translations
 from helpers.env import ROOT
+from tools import translations
 
 NB = "notebooks/00-should-you-fine-tune.ipynb"
 

@@ -2,8 +2,8 @@
 
 import json
 
-from helpers import cost, validate
-from helpers.validate import describe, main, validate_file
+from helpers.data import cost, validate
+from helpers.data.validate import describe, main, validate_file
 
 HAPPY = "You are a happy assistant that puts a positive spin on everything."
 # The OpenAI cookbook's toy file (Chat_finetuning_data_prep), rewritten here: the last answer

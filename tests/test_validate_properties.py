@@ -5,8 +5,8 @@ import json
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers.chat_format import check_chat, check_preference
-from helpers.validate import validate_file
+from helpers.data.chat_format import check_chat, check_preference
+from helpers.data.validate import validate_file
 
 KEYS = ["messages", "role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call",
         "tools", "functions", "parallel_tool_calls", "type", "function", "arguments", "id", "input",
