@@ -17,6 +17,7 @@ from helpers.eval import generate
 
 MAX_NEW_TOKENS = 512
 BATCH = 16  # greedy requests answered together at most
+_SAMPLING = threading.Lock()  # torch's random generator is the process's: one seeded sample at a time
 
 
 class Request:
@@ -71,7 +72,7 @@ class Chat:
         """New tokens for a sampled request (temperature > 0), seeded when the request says so."""
         model, tokenizer = self.model(name)
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-        with self._generate_lock, torch.no_grad():
+        with self._generate_lock, _SAMPLING, torch.no_grad():
             if body.get("seed") is not None:
                 torch.manual_seed(int(body["seed"]))
             out = model.generate(**inputs, max_new_tokens=limit, do_sample=True, pad_token_id=tokenizer.eos_token_id,

@@ -38,7 +38,7 @@ def client(provider: str = "openai", emulator: Emulator | None = None, max_retri
         args.update(azure_endpoint=AZURE_ENDPOINT, api_version=api_version or spec.api_version)
     else:
         args["base_url"] = OPENAI_URL
-    args.update({"azure_ad_token": ENTRA_TOKEN} if entra_id else {"api_key": FAKE_KEY})
+    args.update({"azure_ad_token": ENTRA_TOKEN} if entra_id and spec.entra_id else {"api_key": FAKE_KEY})
     if spec.needs_deployment:
         for name, model in (base_deployments or BASE_DEPLOYMENTS).items():
             emulator.deployments.add(name, model, ready=True)

@@ -37,6 +37,7 @@ class Faults:
     fail_jobs: int = 0            # jobs that fail while running, with failure_code
     failure_code: str = "server_error"
     gate: threading.Event | None = None  # jobs wait in their queued state until this is set
+    at_gate: threading.Event | None = None  # set as a job starts waiting at the gate
 
 
 @dataclass
@@ -151,7 +152,7 @@ class Emulator:
         return 200, page(found, query, default_limit=10000)
 
     def get_file(self, request, query, file_id):
-        """Read a file; each read moves a pending upload closer to processed."""
+        """Read a file; each read moves a pending upload closer to processed (listing files does not)."""
         with self.lock:
             meta = self._file(file_id)
             if meta["status"] == "pending":
@@ -168,8 +169,9 @@ class Emulator:
         return 200, {"id": file_id, "object": "file", "deleted": True}
 
     def file_content(self, request, query, file_id):
-        self._file(file_id)
-        return 200, self.contents[file_id]
+        with self.lock:
+            self._file(file_id)
+            return 200, self.contents[file_id]
 
     def _file(self, file_id: str) -> dict:
         if file_id not in self.files:
@@ -249,7 +251,7 @@ class Emulator:
             job = self._job(job_id)
             if job["status"] in JOB_ENDED:
                 raise ApiError(400, f"Job {job_id} has already {job['status']}", param="fine_tuning_job_id")
-            job.update(status="cancelled", finished_at=now())
+            job["status"] = "cancelled"
             self._add_event(job_id, "Job was cancelled")
             return 200, self._shown_job(job)
 
@@ -336,6 +338,8 @@ class Emulator:
     def wait_at_gate(self, job_id: str) -> bool:
         """Hold a queued job while the `faults.gate` is closed; False if it ended while waiting."""
         gate = self.faults.gate
+        if gate is not None and self.faults.at_gate is not None:
+            self.faults.at_gate.set()
         while gate is not None and not gate.wait(timeout=0.05):
             if self.ended(job_id):
                 return False

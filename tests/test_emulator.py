@@ -125,9 +125,10 @@ def test_chat_answers_with_the_fine_tuned_model(trained):
 
 
 def test_cancel_a_queued_job():
-    gate = threading.Event()  # the job waits in queued until the gate opens
-    client = openai_client(faults=Faults(gate=gate))
+    gate, at_gate = threading.Event(), threading.Event()  # the job waits in queued until the gate opens
+    client = openai_client(faults=Faults(gate=gate, at_gate=at_gate))
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=upload(client).id)
+    assert at_gate.wait(60) and client.fine_tuning.jobs.retrieve(job.id).status == "queued"
     assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
     gate.set()
     done = client.emulator.wait_for_worker(job.id, timeout=60)

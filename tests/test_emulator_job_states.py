@@ -96,10 +96,11 @@ def endings(client, job_id) -> list[str]:
 
 
 def test_a_job_cancelled_while_queued_never_runs():
-    gate = threading.Event()
+    gate, at_gate = threading.Event(), threading.Event()
     training = StandInTraining(steps=3)
-    client = client_with(training, gate=gate)
+    client = client_with(training, gate=gate, at_gate=at_gate)
     job = start(client)
+    assert at_gate.wait(WAIT) and client.fine_tuning.jobs.retrieve(job.id).status == "queued"
     assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
     gate.set()
     done = client.emulator.wait_for_worker(job.id, WAIT)

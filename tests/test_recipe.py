@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from trl import SFTConfig
 
 from helpers.env import ROOT
@@ -39,13 +40,17 @@ def test_differences_name_each_changed_training_setting(tmp_path):
 
 
 def test_bf16_is_chosen_exactly_where_the_cpu_has_native_bf16():
-    flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split())
-    native = bool(flags & {"avx512_bf16", "amx_bf16"})
-    import torch
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = re.search(r"^flags\s*:(.*)$", cpuinfo.read_text(), re.M) if cpuinfo.exists() else None
+    if torch.cuda.is_available() or flags is None:
+        pytest.skip("a GPU decides by itself; without /proc/cpuinfo there is no second opinion")
+    assert recipe.use_bf16() is bool(set(flags.group(1).split()) & {"avx512_bf16", "amx_bf16"})
 
-    if torch.cuda.is_available():
-        pytest.skip("a GPU decides by itself")
-    assert recipe.use_bf16() is native
+
+@pytest.mark.parametrize("notebook", ["00-should-you-fine-tune", "03-huggingface-trl", "04-autotrain"])
+def test_the_notebooks_that_train_default_to_the_recipes_rate_and_rank(notebook):
+    values = nbcheck.dry_run_values(ROOT / "notebooks" / f"{notebook}.ipynb")
+    assert (values["learning_rate"], values["lora_r"]) == (recipe.LEARNING_RATE, recipe.LORA_R)
 
 
 def test_the_training_benchmark_measures_the_recipe(tmp_path):

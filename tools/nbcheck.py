@@ -105,8 +105,16 @@ class _Names(ast.NodeVisitor):
         for target in node.targets:
             self.visit(target)
 
-    visit_AugAssign = visit_AnnAssign = lambda self, node: (  # noqa: E731
-        node.value is not None and self.visit(node.value), self.visit(node.target))
+    def visit_AnnAssign(self, node):
+        if node.value is not None:
+            self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_AugAssign(self, node):  # x += 1 reads x before it binds it
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self.visit(ast.Name(id=node.target.id, ctx=ast.Load()))
+        self.visit(node.target)
 
     def _comprehension(self, node):
         names = {n.id for gen in node.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)}

@@ -36,8 +36,8 @@ def get_client(dry_run: bool, max_steps: int = 30, env_file: str | Path | None =
     """The emulator's client in a dry run; otherwise a real openai.OpenAI or openai.AzureOpenAI client,
     or a CourseError on how to provide the settings it lacks. Keys are never printed."""
     spec = conventions.get(provider)
-    version = api_version or spec.api_version
-    if entra_id and spec.api_version is None:  # Entra ID tokens are Azure's
+    version = (api_version or spec.api_version) if spec.api_version else None  # unversioned APIs take none
+    if entra_id and not spec.entra_id:
         raise CourseError(f"Entra ID sign-in is for Azure OpenAI; {spec.name} takes a key (entra_id=False).")
     if dry_run:
         return offline().client(spec.name, max_steps=max_steps, api_version=version, entra_id=entra_id)

@@ -22,6 +22,7 @@ class Provider:
     sdk_client: str               # the openai SDK class: openai.OpenAI or openai.AzureOpenAI
     client_settings: dict         # SDK argument -> the setting (environment variable) it is read from
     api_version: str | None       # default ?api-version= of every data-plane request; None: none is sent
+    entra_id: bool                # signs in with a Microsoft Entra ID token as well as with a key
     fine_tunable: tuple[str, ...]
     model_refusal: tuple          # (code, param, message) the API answers for a model it does not fine-tune
     training_types: dict          # trainingType -> the oldest api-version that has it; empty: no such field
@@ -63,7 +64,7 @@ _AZURE_COLUMNS = {"step": "step", "train_loss": "train_loss", "train_accuracy": 
                   "full_valid_mean_token_accuracy": "full_valid_mean_token_accuracy"}
 
 OPENAI = Provider(
-    name="openai", sdk_client="OpenAI", client_settings={"api_key": "OPENAI_API_KEY"}, api_version=None,
+    name="openai", sdk_client="OpenAI", client_settings={"api_key": "OPENAI_API_KEY"}, api_version=None, entra_id=False,
     fine_tunable=("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
                   "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-3.5-turbo-0125", "gpt-3.5-turbo-1106",
                   "gpt-3.5-turbo-0613"),
@@ -75,7 +76,7 @@ OPENAI = Provider(
 AZURE = Provider(
     name="azure", sdk_client="AzureOpenAI",
     client_settings={"azure_endpoint": "AZURE_OPENAI_ENDPOINT", "api_key": "AZURE_OPENAI_API_KEY"},
-    api_version=AZURE_API_VERSION,
+    api_version=AZURE_API_VERSION, entra_id=True,
     fine_tunable=("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
                   "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-35-turbo-0125", "gpt-35-turbo-1106"),
     # what the service answers for an unknown model and for a missing trainingType alike
