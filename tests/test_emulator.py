@@ -184,26 +184,21 @@ def test_azure_style_paths_reach_the_same_endpoints():
     assert em.handle(hx.Request("GET", "https://api.openai.com/v1/models")).status_code == 401  # no key
 
 
-def test_waiting_greedy_requests_are_answered_in_one_batch_as_one_by_one():
-    rows = read_jsonl(RECIPES / "test.jsonl")[:5]
-    chat = Emulator().chat
+def test_greedy_requests_answered_together_answer_as_one_by_one_and_sampling_keeps_its_seed():
+    rows = read_jsonl(RECIPES / "test.jsonl")[:3]
+    client = openai_client()
+    one_by_one = api.ask_all(client, MODEL, rows, max_tokens=16, workers=1)
+    chat = client.emulator.chat
     _, tokenizer = chat.model(MODEL)
     prompts = [tokenizer.apply_chat_template(prompt_messages(r), add_generation_prompt=True, tokenize=False)
                for r in rows]
-    one_by_one = [chat.answer(chat.queue(MODEL, p, 24)) for p in prompts]
-    waiting = [chat.queue(MODEL, p, 24) for p in prompts]  # five requests in line before any is answered
-    other = chat.queue(MODEL, prompts[0], 8)                # another length: not in their batch
+    waiting = [chat.queue(MODEL, p, 16) for p in prompts]  # three requests in line before any is answered
+    other = chat.queue(MODEL, prompts[0], 6)                # another length: not in their batch
     chat.answer(waiting[0])
-    assert [w.tokens for w in waiting] == one_by_one and other.tokens is None and chat.pending == [other]
-    assert chat.answer(other) == one_by_one[0][:8]
-
-
-def test_concurrent_requests_get_the_one_by_one_answers_and_sampling_keeps_its_seed():
-    rows = read_jsonl(RECIPES / "test.jsonl")[:6]
-    alone, together = openai_client(), openai_client()
-    one_by_one = api.ask_all(alone, MODEL, rows, max_tokens=24, workers=1)
-    assert api.ask_all(together, MODEL, rows, max_tokens=24, workers=6) == one_by_one
-    sampled = [alone.chat.completions.create(model=MODEL, messages=prompt_messages(rows[0]), max_tokens=24,
-                                             temperature=1.0, seed=seed).choices[0].message.content
+    assert [tokenizer.decode(w.tokens, skip_special_tokens=True).strip() for w in waiting] == one_by_one
+    assert other.tokens is None and chat.pending == [other] and chat.answer(other) == waiting[0].tokens[:6]
+    assert api.ask_all(client, MODEL, rows, max_tokens=16, workers=3) == one_by_one  # concurrent requests
+    sampled = [client.chat.completions.create(model=MODEL, messages=prompt_messages(rows[0]), max_tokens=16,
+                                              temperature=1.0, seed=seed).choices[0].message.content
                for seed in (1, 1, 2)]
     assert sampled[0] == sampled[1] != sampled[2]  # a seed repeats its answer; another seed differs
