@@ -81,5 +81,5 @@ def example(question, sql):
 def test_few_shot_prompts_exclude_every_answer_and_score_the_last():
     shot = example("q0", "SELECT 0")
     shot["messages"] += [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "SELECT 1"}]
-    assert datasets.answer(shot) == "SELECT 1"
+    assert datasets.answer(shot) == "SELECT 1" and datasets.question(shot) == "q1"
     assert [m["content"] for m in datasets.prompt_messages(shot)] == ["schema", "q0", "SELECT 0", "q1"]

@@ -82,6 +82,11 @@ def answer(example: dict) -> str:
     return example["messages"][answer_index(example)]["content"]
 
 
+def question(example: dict) -> str:
+    """The question asked: the last user message."""
+    return next(m["content"] for m in reversed(example["messages"]) if m["role"] == "user")
+
+
 def to_prompt_completion(rows: list[dict]) -> Dataset:
     """TRL's prompt-completion form: the loss then covers the answer only."""
     def split(row: dict) -> dict:

@@ -8,12 +8,9 @@ import random
 import re
 from collections import Counter
 
+from helpers.data.datasets import question  # the question of a chat example (notebook 00 calls it from here)
+
 WORD = re.compile(r"\w+")
-
-
-def question(example: dict) -> str:
-    """The last user message of a chat example: the question asked."""
-    return next(m["content"] for m in reversed(example["messages"]) if m["role"] == "user")
 
 
 def with_examples(example: dict, shots: list[dict]) -> dict:

@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from helpers.data.datasets import answer, prompt_messages
+from helpers.data.datasets import answer, question
 
 
 def parse_list(text: str) -> list[str]:
@@ -38,7 +38,7 @@ def score(rows: list[dict], replies: list[str]) -> pd.DataFrame:
     records = []
     for row, reply in zip(rows, replies, strict=True):
         gold, predicted = json.loads(answer(row)), parse_list(reply)
-        records.append({"recipe": prompt_messages(row)[-1]["content"].split("\n")[0].removeprefix("Title: "),
+        records.append({"recipe": question(row).split("\n")[0].removeprefix("Title: "),
                         "expected": ", ".join(gold), "answer": reply,
                         "exact_match": sorted(predicted) == sorted(gold), "f1": f1(predicted, gold)})
     return pd.DataFrame(records)

@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from helpers.data.datasets import answer, prompt_messages
+from helpers.data.datasets import answer, question
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -45,7 +45,7 @@ def has_fact(reply: str, fact: str) -> bool:
 
 def score(rows: list[dict], replies: list[str], phrases: list[str]) -> pd.DataFrame:
     """One row per question: the reply, whether it is in the persona's voice, and whether its fact is right."""
-    return pd.DataFrame([{"question": prompt_messages(row)[-1]["content"], "fact": row["fact"], "answer": reply,
+    return pd.DataFrame([{"question": question(row), "fact": row["fact"], "answer": reply,
                           "in_voice": in_voice(reply, phrases), "fact_right": has_fact(reply, row["fact"])}
                          for row, reply in zip(rows, replies, strict=True)])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.data.datasets import TEXT_TO_SQL, answer, prompt_messages
+from helpers.data.datasets import TEXT_TO_SQL, answer, question
 from helpers.eval import generate
 
 DB_DIR = TEXT_TO_SQL / "databases"
@@ -89,7 +89,7 @@ def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd
         sql, gold = extract_sql(reply), answer(ex)
         ok, why = execution_match(db_dir / f"{ex['db_id']}.sqlite", sql, gold)
         rows.append({"db_id": ex["db_id"], "shape": shape(gold),
-                     "question": prompt_messages(ex)[-1]["content"],
+                     "question": question(ex),
                      "gold": gold, "predicted": sql, "execution_match": ok,
                      "exact_match": exact_match(sql, gold), "note": why})
     return pd.DataFrame(rows)
