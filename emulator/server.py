@@ -289,29 +289,25 @@ class Emulator:
 
     def event(self, job_id: str, message: str, data: dict | None = None) -> bool:
         """Post an event for a job that has not ended; False (and nothing posted) once it has."""
-        with self.lock:
-            if self.ended(job_id):
-                return False
-            self._add_event(job_id, message, data)
-            return True
+        return self._change(job_id, message, data)
 
     def move(self, job_id: str, status: str, message: str) -> bool:
         """Move a job that has not ended to `status`, with an event saying so; False once it has ended."""
-        with self.lock:
-            if self.ended(job_id):
-                return False
-            self.jobs[job_id]["status"] = status
-            self._add_event(job_id, message)
-            return True
+        return self._change(job_id, message, status=status)
 
     def fail(self, job_id: str, code: str, message: str, param: str | None = None) -> bool:
         """Fail a job that has not ended, with the API's error object; False once it has ended."""
+        return self._change(job_id, f"Fine-tuning job failed: {message}", level="error", status="failed",
+                            finished_at=now(), error={"code": code, "message": message, "param": param})
+
+    def _change(self, job_id: str, message: str, data: dict | None = None, level: str = "info", **fields) -> bool:
+        """Set `fields` of a job that has not ended and post the event that says so, under the lock;
+        False, and nothing changed, once the job has ended."""
         with self.lock:
             if self.ended(job_id):
                 return False
-            self.jobs[job_id].update(status="failed", finished_at=now(),
-                                     error={"code": code, "message": message, "param": param})
-            self._add_event(job_id, f"Fine-tuning job failed: {message}", level="error")
+            self.jobs[job_id].update(fields)
+            self._add_event(job_id, message, data, level)
             return True
 
     def succeed(self, job_id: str, adapter: Path, step: int, metrics: dict, results_csv: bytes,
