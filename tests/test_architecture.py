@@ -12,7 +12,10 @@ from helpers.providers.conventions import PROVIDERS
 PACKAGES = ("helpers", "emulator", "tools")
 TABLE = "helpers.providers.conventions"
 # Private names of other libraries the course relies on knowingly, each for a reason.
-THIRD_PARTY_PRIVATE = {"_is_mkldnn_bf16_supported"}  # torch: whether this CPU has native bf16
+THIRD_PARTY_PRIVATE = {
+    "_is_mkldnn_bf16_supported",  # torch: whether this CPU has native bf16
+    "_attn_implementation",  # transformers: the attention a model runs (documented, no public getter)
+}
 
 
 def course_modules(root: Path = ROOT) -> dict[str, Path]:

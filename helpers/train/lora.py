@@ -73,7 +73,7 @@ def make_trainer(rows: list[dict], max_steps: int, learning_rate: float = recipe
                          peft_config=recipe.lora_config(lora_r), callbacks=[_Hooks(on_log, should_stop)])
     if quiet:
         trainer.remove_callback(PrinterCallback)
-    return trainer
+    return recipe.speed_up(trainer)
 
 
 def train(rows: list[dict], max_steps: int, **options) -> SFTTrainer:
