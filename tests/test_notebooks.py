@@ -52,7 +52,7 @@ def expectations_00(m):
     """Dry run of the decision notebook: four approaches measured, and the break-even follows from them."""
     assert m["zero_shot_execution_accuracy"] <= 0.15
     assert m["retrieval_few_shot_execution_accuracy"] >= m["few_shot_execution_accuracy"] + 0.15
-    assert m["finetuned_execution_accuracy"] >= m["zero_shot_execution_accuracy"] + 0.15
+    assert m["finetuned_execution_accuracy"] >= m["zero_shot_execution_accuracy"] + 0.3
     assert m["finetuned_prompt_tokens"] == m["zero_shot_prompt_tokens"] > 50  # the fine-tune needs no examples
     assert m["few_shot_prompt_tokens"] > 2 * m["finetuned_prompt_tokens"]
     saved = m["few_shot_latency_seconds"] - m["finetuned_latency_seconds"]
@@ -74,7 +74,7 @@ def expectations_00(m):
 def expectations_03(m):
     """Dry run of the TRL walkthrough: bounded, and a clear gain from fine-tuning."""
     assert 0 <= m["base_execution_accuracy"] <= 0.1
-    assert m["finetuned_execution_accuracy"] >= m["base_execution_accuracy"] + 0.2
+    assert m["finetuned_execution_accuracy"] >= m["base_execution_accuracy"] + 0.4  # 60% for seed 42 on 2 cores
     assert m["finetuned_exact_match"] > m["base_exact_match"]
     assert m["final_train_loss"] < m["mean_train_loss"] < 1.5 and m["trained_tokens"] > 10_000  # the last loss, not the mean
     assert m["merged_agreement"] == 1.0

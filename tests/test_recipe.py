@@ -5,12 +5,17 @@ import importlib.util
 import re
 from pathlib import Path
 
+import papermill
 import pytest
 import torch
-from trl import SFTConfig
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, TrainerCallback
+from trl import SFTConfig, SFTTrainer
 
+from helpers import models
+from helpers.data import datasets
 from helpers.env import ROOT
-from helpers.train import recipe
+from helpers.train import lora, recipe
 from tools import nbcheck
 
 
@@ -49,14 +54,78 @@ def test_bf16_is_chosen_exactly_where_the_cpu_has_native_bf16():
 
 @pytest.mark.parametrize("notebook", ["00-should-you-fine-tune", "03-huggingface-trl", "04-autotrain"])
 def test_the_notebooks_that_train_default_to_the_recipes_rate_and_rank(notebook):
-    values = nbcheck.dry_run_values(ROOT / "notebooks" / f"{notebook}.ipynb")
-    assert (values["learning_rate"], values["lora_r"]) == (recipe.LEARNING_RATE, recipe.LORA_R)
+    path = ROOT / "notebooks" / f"{notebook}.ipynb"
+    defaults = {name: float(p["default"]) for name, p in papermill.inspect_notebook(str(path)).items()
+                if name in ("learning_rate", "lora_r")}
+    assert defaults == {"learning_rate": recipe.LEARNING_RATE, "lora_r": recipe.LORA_R}
+    dry_run_rate = recipe.LEARNING_RATE if notebook == "04-autotrain" else recipe.DRY_RUN_LEARNING_RATE
+    assert nbcheck.dry_run_values(path)["learning_rate"] == dry_run_rate
 
 
-def test_the_training_benchmark_measures_the_recipe(tmp_path):
+def test_the_training_benchmark_measures_the_recipe_itself(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("train_throughput", ROOT / "benchmarks" / "train_throughput.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    config = bench.recipe_config(tmp_path, steps=8)
-    assert recipe.differences(config, recipe.sft_config(tmp_path, 8, bench.BATCH_SIZE)) == []
-    assert bench.BATCH_SIZE == nbcheck.dry_run_values(ROOT / "notebooks" / "03-huggingface-trl.ipynb")["batch_size"]
+    calls = []
+    monkeypatch.setattr(lora, "make_trainer", lambda *args, **kwargs: calls.append((args, kwargs)))
+    bench.recipe_trainer([{"messages": []}], tmp_path, 8, 4)
+    assert calls == [(([{"messages": []}], 8), {"batch_size": 4, "output_dir": tmp_path})]
+
+
+# speed_up: a tiny model of the embedded one's kind (2 layers, the same vocabulary) trains in seconds.
+def tiny_trainer(tmp_path, rows, speed_up: bool) -> SFTTrainer:
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve_model(""))
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         tie_word_embeddings=True))
+    trainer = SFTTrainer(model=model, args=recipe.sft_config(tmp_path / str(speed_up), 2, 4, disable_tqdm=True),
+                         train_dataset=datasets.to_prompt_completion(rows), processing_class=tokenizer,
+                         peft_config=recipe.lora_config(4))
+    return recipe.speed_up(trainer) if speed_up else trainer
+
+
+def loss_gradients_and_flops(trainer):
+    """One batch through TRL's compute_loss in float32 (in bf16 both agree to bf16's rounding): the
+    loss, TRL's logged metrics, the adapter's gradients and the FLOPs of the forward pass."""
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.model.train()
+    with FlopCounterMode(display=False) as flops:
+        loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
+    metrics = {name: values[-1] for name, values in trainer._metrics["train"].items()}
+    labelled = int((batch["labels"][:, 1:] != -100).sum())
+    return loss.detach(), metrics, grads, flops.get_total_flops(), labelled, batch["labels"].numel()
+
+
+def test_speed_up_scores_only_the_labelled_positions_and_learns_the_same(tmp_path):
+    rows = datasets.load_split("train", limit=4)
+    loss, metrics, grads, flops, labelled, positions = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, False))
+    fast_loss, fast_metrics, fast_grads, fast_flops, _, _ = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, True))
+    torch.testing.assert_close(fast_loss, loss, rtol=1e-5, atol=1e-5)
+    assert fast_metrics.keys() == metrics.keys() and {"entropy", "mean_token_accuracy"} <= metrics.keys()
+    for name in ("entropy", "mean_token_accuracy"):
+        assert fast_metrics[name] == pytest.approx(metrics[name], rel=1e-4), name
+    assert fast_grads.keys() == grads.keys() and any(g.abs().sum() > 0 for g in grads.values())
+    for name, grad in grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-4, atol=1e-7, msg=name)
+    # the head (64 x vocabulary, 2 FLOPs a product) is what changes: TRL applies it at every position
+    head = 2 * 64 * len(AutoTokenizer.from_pretrained(models.resolve_model("")))
+    assert 0 < labelled < positions / 2
+    assert flops - fast_flops == pytest.approx(head * (positions - 4 - labelled), rel=0.01)
+
+
+def test_speed_up_attends_eagerly_while_training_and_restores_the_model_after(tmp_path):
+    seen = []
+
+    class Spy(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            seen.append(model.get_base_model().config._attn_implementation)
+
+    trainer = tiny_trainer(tmp_path, datasets.load_split("train", limit=8), True)
+    before = trainer.model.get_base_model().config._attn_implementation
+    trainer.add_callback(Spy())
+    trainer.train()
+    assert (before, seen) == ("sdpa", ["eager", "eager"])
+    assert trainer.model.get_base_model().config._attn_implementation == "sdpa"

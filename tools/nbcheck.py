@@ -42,18 +42,20 @@ def _parameters(path: Path) -> list[str]:
 
 
 CAP = re.compile(r"a dry run caps this at ([\d.e+-]+)")
+USES = re.compile(r"a dry run uses ([\d.e+-]+)")
 
 
 def dry_run_values(path: str | Path) -> dict:
-    """The value each parameter takes in a dry run: its default, or the cap its help comment states
-    ("a dry run caps this at N") when that is lower."""
+    """The value each parameter takes in a dry run: its default, the cap its help comment states
+    ("a dry run caps this at N") when that is lower, or the value it names ("a dry run uses N")."""
     import papermill
 
     values = {}
     for name, param in papermill.inspect_notebook(str(path)).items():
         value = ast.literal_eval(param["default"])
-        cap = CAP.search(param["help"])
-        values[name] = min(value, ast.literal_eval(cap.group(1))) if cap else value
+        cap, uses = CAP.search(param["help"]), USES.search(param["help"])
+        values[name] = (ast.literal_eval(uses.group(1)) if uses
+                        else min(value, ast.literal_eval(cap.group(1))) if cap else value)
     return values
 
 
