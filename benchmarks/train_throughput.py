@@ -15,6 +15,7 @@ the adapters; recomputation is not useful work).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -31,6 +32,7 @@ from tools import nbcheck
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "03-huggingface-trl.ipynb"
+SEED = next(f.default for f in dataclasses.fields(SFTConfig) if f.name == "seed")  # TRL's default seed
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0) -> float:
@@ -56,8 +58,9 @@ class StepClock(TrainerCallback):
 
 
 def recipe_trainer(rows: list[dict], out: Path, steps: int, batch_size: int) -> SFTTrainer:
-    """The course's recipe, exactly as notebooks 00, 01 and 02 train."""
-    return lora.make_trainer(rows, steps, batch_size=batch_size, output_dir=out)
+    """The course's recipe, exactly as notebooks 00, 01 and 02 train (TRL's default seed, so both runs
+    see the same batches)."""
+    return lora.make_trainer(rows, steps, batch_size=batch_size, output_dir=out, seed=SEED)
 
 
 def trl_defaults_trainer(rows: list[dict], out: Path, steps: int, batch_size: int) -> SFTTrainer:
@@ -82,7 +85,7 @@ def measure(name: str, trainer: SFTTrainer, warmup: int) -> dict:
             "activation_checkpointing": bool(config.activation_checkpointing or config.gradient_checkpointing),
             "measured_steps": s1 - s0, "tokens": int(n1 - n0), "seconds": round(t1 - t0, 2),
             "tokens_per_second": round((n1 - n0) / (t1 - t0), 1),
-            "parameters": trainer.model.get_base_model().num_parameters()}
+            "parameters": trainer.model.get_nb_trainable_parameters()[1] - trainer.model.get_nb_trainable_parameters()[0]}
 
 
 def main() -> None:

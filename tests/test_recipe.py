@@ -69,7 +69,7 @@ def test_the_training_benchmark_measures_the_recipe_itself(tmp_path, monkeypatch
     calls = []
     monkeypatch.setattr(lora, "make_trainer", lambda *args, **kwargs: calls.append((args, kwargs)))
     bench.recipe_trainer([{"messages": []}], tmp_path, 8, 4)
-    assert calls == [(([{"messages": []}], 8), {"batch_size": 4, "output_dir": tmp_path})]
+    assert calls == [(([{"messages": []}], 8), {"batch_size": 4, "output_dir": tmp_path, "seed": 42})]
 
 
 # speed_up: a tiny model of the embedded one's kind (2 layers, the same vocabulary) trains in seconds.
