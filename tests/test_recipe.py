@@ -9,7 +9,16 @@ import papermill
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, TrainerCallback
+from transformers import (
+    AutoTokenizer,
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MixtralConfig,
+    MixtralForCausalLM,
+    TrainerCallback,
+)
 from trl import SFTConfig, SFTTrainer
 
 from helpers import models
@@ -69,16 +78,20 @@ def test_the_training_benchmark_measures_the_recipe_itself(tmp_path, monkeypatch
     calls = []
     monkeypatch.setattr(lora, "make_trainer", lambda *args, **kwargs: calls.append((args, kwargs)))
     bench.recipe_trainer([{"messages": []}], tmp_path, 8, 4)
-    assert calls == [(([{"messages": []}], 8), {"batch_size": 4, "output_dir": tmp_path, "seed": 42})]
+    assert calls == [(([{"messages": []}], 8), {"batch_size": 4, "output_dir": tmp_path, "seed": bench.SEED})]
+    assert bench.SEED == SFTConfig.__dataclass_fields__["seed"].default
 
 
 # speed_up: a tiny model of the embedded one's kind (2 layers, the same vocabulary) trains in seconds.
-def tiny_trainer(tmp_path, rows, speed_up: bool) -> SFTTrainer:
+TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 16, "tie_word_embeddings": True}
+
+
+def tiny_trainer(tmp_path, rows, speed_up: bool, kind=(LlamaForCausalLM, LlamaConfig), **config) -> SFTTrainer:
     tokenizer = AutoTokenizer.from_pretrained(models.resolve_model(""))
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                         tie_word_embeddings=True))
+    model_class, config_class = kind
+    model = model_class(config_class(vocab_size=len(tokenizer), **{**TINY, **config}))
     trainer = SFTTrainer(model=model, args=recipe.sft_config(tmp_path / str(speed_up), 2, 4, disable_tqdm=True),
                          train_dataset=datasets.to_prompt_completion(rows), processing_class=tokenizer,
                          peft_config=recipe.lora_config(4))
@@ -129,3 +142,32 @@ def test_speed_up_attends_eagerly_while_training_and_restores_the_model_after(tm
     trainer.train()
     assert (before, seen) == ("sdpa", ["eager", "eager"])
     assert trainer.model.get_base_model().config._attn_implementation == "sdpa"
+
+
+@pytest.mark.parametrize("kind, config", [
+    ((Gemma2ForCausalLM, Gemma2Config), {"final_logit_softcapping": 0.05}),  # TRL caps the logits
+    ((MixtralForCausalLM, MixtralConfig), {"num_local_experts": 2, "num_experts_per_tok": 1,
+                                           "output_router_logits": True}),  # TRL adds the router's loss
+], ids=["soft-capped logits", "mixture of experts"])
+def test_speed_up_leaves_the_head_to_trl_where_trl_transforms_the_logits_or_adds_a_loss(tmp_path, kind, config):
+    rows = datasets.load_split("train", limit=4)
+    loss, metrics, grads, *_ = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, False, kind, **config))
+    fast_loss, fast_metrics, fast_grads, *_ = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, True, kind, **config))
+    torch.testing.assert_close(fast_loss, loss, rtol=1e-6, atol=1e-6)
+    assert fast_metrics["entropy"] == pytest.approx(metrics["entropy"], rel=1e-6)
+
+
+def test_speed_up_twice_or_after_a_failed_training_still_restores_the_models_attention(tmp_path):
+    class Fail(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            raise RuntimeError("a cell interrupted")
+
+    trainer = recipe.speed_up(tiny_trainer(tmp_path, datasets.load_split("train", limit=8), True))
+    model = trainer.model.get_base_model()
+    trainer.add_callback(Fail())
+    with pytest.raises(RuntimeError, match="interrupted"):
+        trainer.train()
+    assert model.config._attn_implementation == "eager"  # left as it was when the step failed
+    trainer.pop_callback(Fail)
+    trainer.train()
+    assert model.config._attn_implementation == "sdpa"

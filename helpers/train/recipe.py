@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import types
+import weakref
 from pathlib import Path
 
 import torch
@@ -16,8 +17,9 @@ from trl import SFTConfig, SFTTrainer
 from trl.trainer.utils import FusedCausalLMOutput
 
 LEARNING_RATE = 1e-3  # LoRA tolerates a high rate on a small model; about 2e-4 for 7B-class models
-# A dry run's short schedule (40 steps) learns more at twice the rate: with seeds 42 and 7, notebook
-# 03's dry run reached 60% and 55% execution accuracy at 2e-3, 60% and 47.5% at 1e-3.
+# A dry run's short schedule (40 steps of 8) learns more at twice the rate: with seeds 42 and 7,
+# notebook 03's dry run reached 62.5% and 55% execution accuracy at 2e-3 (60% and 47.5% at 1e-3, with
+# a float32 head); a full run (120 steps) does better at 1e-3 (85% against 80.8% on 120 questions).
 DRY_RUN_LEARNING_RATE = 2e-3
 LORA_R = 16           # rank of the update matrices
 MAX_LENGTH = 512      # tokens per example at most; the course's examples are about 100
@@ -66,44 +68,58 @@ def differences(config, reference) -> list[str]:
             for key in sorted((set(ours) | set(theirs)) - REPORTING) if ours.get(key) != theirs.get(key)]
 
 
+# Logit transforms TRL's head applies (Gemma 2's soft cap; Cohere's, Granite's, Falcon-H1's scales):
+# a model that has one keeps TRL's head.
+SCALED_LOGITS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+# Labelled positions x vocabulary above which TRL's tiled head is used: its tiles need less memory.
+MAX_HEAD_ELEMENTS = 2**26
+_SPED_UP: weakref.WeakSet = weakref.WeakSet()  # models speed_up has changed already
+
+
 def speed_up(trainer: SFTTrainer) -> SFTTrainer:
     """Make a trainer built with this recipe train faster on a CPU; what it learns is unchanged (the
-    same losses and gradients; see tests/test_recipe.py). Measured with benchmarks/train_throughput.py.
+    losses and gradients of TRL's own path; see tests/test_recipe.py). Measured with
+    benchmarks/train_throughput.py.
 
-    - The LM head and the loss run only at the positions that carry loss. TRL computes them for every
-      position on a CPU (in float32, over the 49,152-token vocabulary), although only the answer, about
-      an eighth of each example, has labels: that was half of each training step.
+    - The LM head and the loss run only at the positions that carry loss. On a CPU TRL computes them for
+      every position, over the whole vocabulary, although only the answer, about an eighth of each
+      example, has labels: that was half of each training step. Models whose logits TRL scales or caps,
+      mixtures of experts (router loss) and very long answers keep TRL's head.
     - Attention is computed the plain way ("eager") while training: on a CPU, PyTorch's fused attention
-      is slow to differentiate at the course's lengths (about 100 tokens). Generation keeps the fused
-      kernel, which is faster there.
+      is slow to differentiate at the course's lengths (about 100 tokens). Generation keeps the model's
+      own attention, which is faster there; if training raises, the next training restores it.
     On a GPU it changes nothing: TRL already computes the head only where there are labels."""
     if trainer.args.device.type != "cpu":
         return trainer
     model = trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model
-    _score_labelled_positions_only(model)
-    trainer.add_callback(_EagerAttentionWhileTraining())
+    if model in _SPED_UP:
+        return trainer
+    _SPED_UP.add(model)
+    config = model.config.get_text_config()
+    if not any(getattr(config, name, None) is not None for name in SCALED_LOGITS):
+        _score_labelled_positions_only(model)
+    trainer.add_callback(_EagerAttentionWhileTraining(model))
     return trainer
 
 
 def _score_labelled_positions_only(model) -> None:
     """Wrap the forward that TRL's SFTTrainer calls with fused_lm_head=True: the backbone runs on every
-    token, the LM head (in float32, as TRL's) only where the next token's label is not -100."""
+    token, the LM head only where the next token's label is not -100, in the dtype TRL's head uses (the
+    autocast dtype when autocast is on), and the log-softmax in float32 as TRL's."""
     trl_forward = model.forward
 
     @functools.wraps(type(model).forward)
     def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
-        if not fused_lm_head or shift_labels is not None:  # generation, or TRL's sequence-parallel path
+        head = self.get_output_embeddings()
+        mask = None if labels is None else labels[:, 1:] != -100
+        if (not fused_lm_head or shift_labels is not None or kwargs.get("output_router_logits")
+                or mask is None or int(mask.sum()) * head.weight.shape[0] > MAX_HEAD_ELEMENTS):
             return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
                                num_items_in_batch=num_items_in_batch, **kwargs)
         hidden = self.base_model(*args, **{**kwargs, "use_cache": False}).last_hidden_state[:, :-1]
-        labels = labels[:, 1:]
-        mask = labels != -100
-        head = self.get_output_embeddings()
-        with torch.autocast(hidden.device.type, enabled=False):
-            logits = torch.nn.functional.linear(hidden[mask].float(), head.weight.float(),
-                                                None if head.bias is None else head.bias.float())
+        logits = head(hidden[mask]).float()
         log_probs = logits.log_softmax(-1)
-        target = labels[mask]
+        target = labels[:, 1:][mask]
         picked = log_probs.gather(-1, target[:, None]).squeeze(-1)
         with torch.no_grad():
             entropy = -(log_probs.exp() * log_probs).sum(-1)
@@ -123,10 +139,11 @@ def _score_labelled_positions_only(model) -> None:
 class _EagerAttentionWhileTraining(TrainerCallback):
     """Eager attention from the first training step to the last, then the model's own again."""
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.base = model.get_base_model() if isinstance(model, PeftModel) else model
-        self.before = self.base.config._attn_implementation
-        self.base.set_attn_implementation("eager")
+    def __init__(self, model):
+        self.model, self.own = model, model.config._attn_implementation
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.model.set_attn_implementation("eager")
 
     def on_train_end(self, args, state, control, **kwargs):
-        self.base.set_attn_implementation(self.before)
+        self.model.set_attn_implementation(self.own)
