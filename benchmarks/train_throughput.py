@@ -81,11 +81,12 @@ def measure(name: str, trainer: SFTTrainer, warmup: int) -> dict:
     trainer.train()
     (s0, t0, n0), (s1, t1, n1) = clock.marks[warmup - 1], clock.marks[-1]
     config = trainer.args
+    trainable, total = trainer.model.get_nb_trainable_parameters()
     return {"config": name, "bf16": config.bf16,
             "activation_checkpointing": bool(config.activation_checkpointing or config.gradient_checkpointing),
             "measured_steps": s1 - s0, "tokens": int(n1 - n0), "seconds": round(t1 - t0, 2),
             "tokens_per_second": round((n1 - n0) / (t1 - t0), 1),
-            "parameters": trainer.model.get_nb_trainable_parameters()[1] - trainer.model.get_nb_trainable_parameters()[0]}
+            "parameters": total - trainable}  # the base model's, without the adapter
 
 
 def main() -> None:

@@ -111,7 +111,8 @@ def _score_labelled_positions_only(model) -> None:
     @functools.wraps(type(model).forward)
     def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
         head = self.get_output_embeddings()
-        mask = None if labels is None else labels[:, 1:] != -100
+        targets = None if labels is None else labels[:, 1:]  # each position's next token
+        mask = None if targets is None else targets != -100
         if (not fused_lm_head or shift_labels is not None or kwargs.get("output_router_logits")
                 or mask is None or int(mask.sum()) * head.weight.shape[0] > MAX_HEAD_ELEMENTS):
             return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
@@ -119,7 +120,7 @@ def _score_labelled_positions_only(model) -> None:
         hidden = self.base_model(*args, **{**kwargs, "use_cache": False}).last_hidden_state[:, :-1]
         logits = head(hidden[mask]).float()
         log_probs = logits.log_softmax(-1)
-        target = labels[:, 1:][mask]
+        target = targets[mask]
         picked = log_probs.gather(-1, target[:, None]).squeeze(-1)
         with torch.no_grad():
             entropy = -(log_probs.exp() * log_probs).sum(-1)
