@@ -74,7 +74,7 @@ def expectations_00(m):
 def expectations_03(m):
     """Dry run of the TRL walkthrough: bounded, and a clear gain from fine-tuning."""
     assert 0 <= m["base_execution_accuracy"] <= 0.1
-    assert m["finetuned_execution_accuracy"] >= m["base_execution_accuracy"] + 0.4  # 60% for seed 42 on 2 cores
+    assert m["finetuned_execution_accuracy"] >= m["base_execution_accuracy"] + 0.4  # 62.5% on 2 cores, 57.5% on one
     assert m["finetuned_exact_match"] > m["base_exact_match"]
     assert m["final_train_loss"] < m["mean_train_loss"] < 1.5 and m["trained_tokens"] > 10_000  # the last loss, not the mean
     assert m["merged_agreement"] == 1.0
