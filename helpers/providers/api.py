@@ -84,8 +84,10 @@ def explained_errors():
         where = f" (parameter {body['param']!r})" if body.get("param") else ""
         code = f" [{body['code']}]" if body.get("code") else ""
         hint = ERROR_HINTS.get(body.get("code"), "")
+        detail = body.get("detail")  # servers built on FastAPI (transformers serve) explain themselves here
+        message = detail if isinstance(detail, str) else err.message
         raise CourseError(f"The API refused the request with HTTP {err.status_code}{code}{where}: "
-                          f"{err.message}{hint}") from None
+                          f"{message}{hint}") from None
     except openai.APIConnectionError:
         raise CourseError("Could not reach the API (network). Check the connection, or use dry_run=True.") from None
 
