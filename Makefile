@@ -7,8 +7,14 @@ STAMP := $(VENV)/.installed
 AT_VENV := .venv-autotrain
 AT_PY := $(AT_VENV)/bin/python
 AT_STAMP := $(AT_VENV)/.installed
+# llama-cpp-python has no wheel on the registry: it compiles llama.cpp (about 3.5 minutes on 2 cores).
+LC_VENV := .venv-llamacpp
+LC_PY := $(LC_VENV)/bin/python
+LC_STAMP := $(LC_VENV)/.installed
+LC_VERSION := 0.3.36
+LC_SDIST := $(LC_VENV)/src/llama_cpp_python-$(LC_VERSION).tar.gz
 
-.PHONY: install autotrain run test test-fast bench data validate clean-notebooks clean
+.PHONY: install autotrain llamacpp vllm run test test-fast bench data validate clean-notebooks clean
 
 install: $(STAMP)
 
@@ -35,25 +41,49 @@ $(AT_STAMP):
 	$(AT_PY) -m pip uninstall -q -y torchvision timm
 	touch $(AT_STAMP)
 
+## llama.cpp for notebook 05 in .venv-llamacpp: llama-cpp-python's OpenAI-compatible server, built from its
+## source package, and llama.cpp's GGUF converter (with its gguf-py) unpacked from that same package.
+llamacpp: $(LC_STAMP)
+
+$(LC_STAMP):
+	test -x $(LC_PY) || $(PYTHON) -m venv $(LC_VENV) || \
+		($(PYTHON) -m pip install -q virtualenv && $(PYTHON) -m virtualenv $(LC_VENV))
+	$(LC_PY) -m pip install -q --upgrade pip
+	$(LC_PY) -m pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LC_VERSION) -d $(LC_VENV)/src
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LC_PY) -m pip install -q "$(LC_SDIST)[server]"
+	tar -xzf $(LC_SDIST) -C $(LC_VENV)/src --strip-components=2 \
+		llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/convert_hf_to_gguf.py \
+		llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/conversion llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/gguf-py
+	touch $(LC_STAMP)
+
+## vLLM for notebook 05 on a machine with a CUDA GPU (not built by run or test: its wheel is CUDA-only
+## and pins its own torch and transformers).
+vllm:
+	test -x .venv-vllm/bin/python || $(PYTHON) -m venv .venv-vllm
+	.venv-vllm/bin/python -m pip install -q --upgrade pip
+	.venv-vllm/bin/python -m pip install -q vllm==0.33.0
+
 ## Every walkthrough end to end, offline, dry run; executed copies and summary under runs/
-run: $(STAMP) $(AT_STAMP)
+run: $(STAMP) $(AT_STAMP) $(LC_STAMP)
 	$(PY) -m tools.runall
 
 ## The whole suite on two workers (pytest-xdist), each notebook executed once (papermill + nbval);
 ## then the secret scan over everything the first call wrote (its temporary files are kept under runs/).
-test: $(STAMP) $(AT_STAMP)
+test: $(STAMP) $(AT_STAMP) $(LC_STAMP)
 	mkdir -p runs
 	$(PY) -m pytest -v -n 2 --durations=30 -m "not last" --basetemp=runs/pytest
 	$(PY) -m pytest -v -m last
 
 ## Everything except the notebook executions
-test-fast: $(STAMP) $(AT_STAMP)
+test-fast: $(STAMP) $(AT_STAMP) $(LC_STAMP)
 	$(PY) -m pytest -n 2 -m "not slow and not last"
 
-## Benchmarks: training throughput of the course's recipe against TRL's defaults; validating a 100,000-example file against the cookbook loop
-bench: $(STAMP)
+## Benchmarks: training throughput of the recipe against TRL's defaults; validating 100,000 examples against the
+## cookbook loop; serving speed of the fine-tuned model: in-process, transformers serve, llama.cpp f16 and q8_0
+bench: $(STAMP) $(LC_STAMP)
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/validate_throughput.py
+	$(PY) benchmarks/serve_throughput.py
 
 ## Regenerate the committed datasets (byte-identical for the same seed)
 data: $(STAMP)
