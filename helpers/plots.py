@@ -1,4 +1,4 @@
-"""Plots the notebooks show: loss curves, before/after accuracy, tokens per training example."""
+"""Plots the notebooks show: loss curves, before/after accuracy, tokens per training example, serving speed."""
 
 from __future__ import annotations
 
@@ -72,6 +72,26 @@ def plot_break_even(costs: pd.DataFrame, title: str = "When does the fine-tune p
         ax.set(xlabel="requests", ylabel="cumulative cost", title=name)
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_serving(table: pd.DataFrame, title: str = "Serving the fine-tuned model on this machine"):
+    """Two panels from an engines x measures table: the columns whose names hold "tokens/s" as grouped
+    bars (one request; several at once), and the first-token latency columns ("first token")."""
+    speed = [c for c in table.columns if "tokens/s" in c]
+    latency = [c for c in table.columns if "first token" in c]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    table[speed].plot.bar(ax=left, rot=20)
+    left.set(ylabel="generated tokens per second", title="throughput (higher is better)")
+    table[latency].dropna(how="all").plot.bar(ax=right, rot=20)
+    right.set(ylabel="seconds", title="time to first token (lower is better)")
+    for ax in (left, right):
+        for bars in ax.containers:
+            ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        ax.margins(y=0.15)
+        ax.grid(alpha=0.3, axis="y")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
