@@ -7,6 +7,7 @@ then built once)."""
 SLOWEST = ["test_notebook_runs_and_meets_its_figures[03-huggingface-trl]",
            "test_notebook_runs_and_meets_its_figures[04-autotrain]",
            "test_notebook_runs_and_meets_its_figures[00-should-you-fine-tune]",
+           "test_notebook_runs_and_meets_its_figures[05-serve-your-model]",
            "test_notebook_runs_and_meets_its_figures[01-openai]",
            "test_a_learner_runs_a_notebook_in_jupyterlab",
            "test_notebook_runs_and_meets_its_figures[02-azure-openai]"]

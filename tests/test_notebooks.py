@@ -4,6 +4,7 @@ import copy
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -30,7 +31,10 @@ REQUIRED = {"00-should-you-fine-tune": {"dry_run", "model_id", "k", "max_steps",
                                    "eval_samples", "seed", "output_dir"},
             "04-autotrain": {"dry_run", "model_id", "train_examples", "epochs", "learning_rate", "lora_r",
                              "block_size", "batch_size", "eval_samples", "seed", "trl_metrics", "push_to_hub",
-                             "output_dir"}}
+                             "output_dir"},
+            "05-serve-your-model": {"dry_run", "merged_dir", "adapter_dir", "model_id", "max_steps", "eval_samples",
+                                    "speed_requests", "concurrent", "max_tokens", "gguf_types", "vllm_venv", "seed",
+                                    "output_dir"}}
 # Executed copies and their outputs live beside runs/, so relative paths still resolve and notebook 04
 # can compare itself with notebook 03's figures from the same test run.
 RUNS = ROOT / "runs" / "test"
@@ -113,10 +117,35 @@ def expectations_04(m):
         assert m["base_execution_accuracy"] == trl["base_execution_accuracy"]
 
 
+def expectations_05(m):
+    """Dry run of the serving notebook, standalone (it trained its own model): the served model answers
+    exactly as in-process, llama.cpp within a question of it, and no server outlived the notebook."""
+    assert m["trained_here"] is True and m["finetuned_execution_accuracy"] >= 0.4
+    assert m["served_execution_accuracy"] == m["finetuned_execution_accuracy"] and m["served_agreement"] == 1.0
+    assert m["served_models"] == [m["model"]]  # /v1/models lists exactly the served model
+    assert "HTTP 400" in m["wrong_model_error"] and f"pinned to '{m['model']}'" in m["wrong_model_error"]
+    engines, questions = m["engines"], m["eval_samples"]
+    assert abs(engines["llama.cpp f16"]["execution_accuracy"] - m["served_execution_accuracy"]) <= 1 / questions + 1e-9
+    assert engines["llama.cpp q8_0"]["execution_accuracy"] >= m["served_execution_accuracy"] - 3 / questions
+    sizes = m["gguf_sizes_mb"]
+    assert sizes["GGUF q8_0"] < 0.6 * sizes["GGUF f16"] and sizes["GGUF f16"] < 0.6 * sizes["safetensors"]
+    assert all(line["tokens_per_s"] > 0 and line["tokens"] > 0 for line in engines.values())
+    assert m["modelfile_stop_tokens"] == ["<|im_end|>"] and "dry run" in m["vllm_not_run"]
+    assert [s["name"] for s in m["servers"]] == ["transformers serve", "llama.cpp f16", "llama.cpp q8_0"]
+    assert m["left_running"] == []
+    for started in m["servers"]:  # checked again here, after the kernel has gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(started["pid"], 0)
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", started["port"])) != 0, f"{started['name']} left port {started['port']} open"
+
+
 HEADLINE_METRIC = {"00-should-you-fine-tune": "execution_accuracy", "01-openai": "f1", "02-azure-openai": "in_voice",
-                   "03-huggingface-trl": "execution_accuracy", "04-autotrain": "execution_accuracy"}
+                   "03-huggingface-trl": "execution_accuracy", "04-autotrain": "execution_accuracy",
+                   "05-serve-your-model": "execution_accuracy"}
 EXPECT = {"00-should-you-fine-tune": expectations_00, "01-openai": expectations_01, "02-azure-openai": expectations_02,
-          "03-huggingface-trl": expectations_03, "04-autotrain": expectations_04}
+          "03-huggingface-trl": expectations_03, "04-autotrain": expectations_04,
+          "05-serve-your-model": expectations_05}
 
 
 def test_every_notebook_is_covered():
@@ -180,6 +209,8 @@ def test_notebook_runs_and_meets_its_figures(path):
     parameters = {"dry_run": True, "output_dir": str(out_dir)}
     if path.stem == "04-autotrain":
         parameters["trl_metrics"] = str(RUNS / "03-huggingface-trl-out" / "metrics.json")
+    if path.stem == "05-serve-your-model":  # standalone: it trains and merges its own model with the recipe
+        parameters["merged_dir"] = str(out_dir / "no-model-from-notebook-03")
     papermill.execute_notebook(str(path), str(prepared), parameters=parameters, prepare_only=True)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
