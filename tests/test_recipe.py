@@ -171,3 +171,10 @@ def test_speed_up_twice_or_after_a_failed_training_still_restores_the_models_att
     trainer.pop_callback(Fail)
     trainer.train()
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_the_parity_instrument_changes_only_the_optimizer_and_the_precision(tmp_path):
+    config = recipe.sft_config(tmp_path, 10, 4)
+    changed = recipe.differences(recipe.for_parity(config), config)
+    assert [line.split(":")[0] for line in changed] == ["bf16", "optim"] or [line.split(":")[0] for line in changed] == ["optim"]
+    assert recipe.for_parity(config).optim == "sgd" and recipe.for_parity(config).bf16 is False

@@ -58,15 +58,19 @@ class _Hooks(TrainerCallback):
 
 def make_trainer(rows: list[dict], max_steps: int, learning_rate: float = recipe.LEARNING_RATE, batch_size: int = 8,
                  lora_r: int = recipe.LORA_R, seed: int = 0, on_log=None, should_stop=None,
-                 output_dir: str | Path | None = None, quiet: bool = True, model_id: str = "") -> SFTTrainer:
+                 output_dir: str | Path | None = None, quiet: bool = True, model_id: str = "",
+                 parity: bool = False) -> SFTTrainer:
     """An SFTTrainer for LoRA on chat examples (loss on each last answer) with the course's recipe,
     ready to train; the embedded model unless `model_id` names another.
 
     on_log(step, logs) sees every logged step; should_stop() is asked after each step; quiet
-    silences the trainer's printing and progress bars (the emulator trains in the background)."""
+    silences the trainer's printing and progress bars (the emulator trains in the background); parity
+    trains with plain SGD in float32 (recipe.for_parity), to compare runs on different process counts."""
     model, tokenizer = models.load_model(model_id)
     args = recipe.sft_config(output_dir or tempfile.mkdtemp(prefix="lora-"), max_steps, batch_size, learning_rate,
                              seed, disable_tqdm=quiet)
+    if parity:
+        args = recipe.for_parity(args)
     if quiet:
         hf_datasets.disable_progress_bars()
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_prompt_completion(rows), processing_class=tokenizer,

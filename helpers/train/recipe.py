@@ -5,6 +5,7 @@ of notebooks 01 and 02 (`helpers.train.lora.train`) and the training benchmark b
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import types
 import weakref
@@ -58,6 +59,14 @@ def sft_config(output_dir: str | Path, max_steps: int, batch_size: int, learning
         completion_only_loss=True, max_length=MAX_LENGTH, bf16=use_bf16(), use_cpu=not gpu,
         activation_checkpointing=gpu,  # saves GPU memory; on a CPU it only costs time
         seed=seed, **{"logging_steps": 1, "save_strategy": "no", "report_to": "none", **reporting})
+
+
+def for_parity(config: SFTConfig) -> SFTConfig:
+    """The recipe turned into a measuring instrument, for comparing process counts: plain SGD in float32.
+    AdamW's first steps move each weight by about the learning rate times the sign of its gradient, which
+    turns the last-bit differences of another summation order into visible ones (TRL's own equivalence
+    tests use SGD for this reason). Never for a real run."""
+    return dataclasses.replace(config, optim="sgd", bf16=False, fp16=False)
 
 
 def differences(config, reference) -> list[str]:
