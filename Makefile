@@ -14,7 +14,7 @@ LC_STAMP := $(LC_VENV)/.installed
 LC_VERSION := 0.3.36
 LC_SDIST := $(LC_VENV)/src/llama_cpp_python-$(LC_VERSION).tar.gz
 
-.PHONY: install autotrain llamacpp vllm run test test-fast bench data validate clean-notebooks clean
+.PHONY: install autotrain llamacpp vllm scale-cpu run test test-fast bench data validate clean-notebooks clean
 
 install: $(STAMP)
 
@@ -77,6 +77,11 @@ test: $(STAMP) $(AT_STAMP) $(LC_STAMP)
 ## Everything except the notebook executions
 test-fast: $(STAMP) $(AT_STAMP) $(LC_STAMP)
 	$(PY) -m pytest -n 2 -m "not slow and not last"
+
+## scripts/sft.py data-parallel on 2 CPU processes over gloo (the course's recipe; GPUs: README, "Scaling out")
+scale-cpu: $(STAMP)
+	ACCELERATE_USE_CPU=1 OMP_NUM_THREADS=1 $(VENV)/bin/accelerate launch --config_file configs/accelerate/cpu_ddp.yaml \
+		scripts/sft.py --output_dir runs/sft-ddp
 
 ## Benchmarks: training throughput of the recipe against TRL's defaults; validating 100,000 examples against the
 ## cookbook loop; serving speed of the fine-tuned model: in-process, transformers serve, llama.cpp f16 and q8_0
