@@ -1,4 +1,5 @@
-"""Plots the notebooks show: loss curves, before/after accuracy, tokens per training example, serving speed."""
+"""Plots the notebooks show: loss curves, before/after accuracy, tokens per training example, serving speed,
+one training on one process or several."""
 
 from __future__ import annotations
 
@@ -92,6 +93,24 @@ def plot_serving(table: pd.DataFrame, title: str = "Serving the fine-tuned model
             ax.bar_label(bars, fmt="%.3g", fontsize=8)
         ax.margins(y=0.15)
         ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_parity(runs: dict[str, dict], title: str = "One process or several: the same training"):
+    """Loss per step of each launch (from scripts/sft.py's reports), and the median seconds per step."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for (label, report), style in zip(runs.items(), ("-o", "--x", ":s"), strict=False):
+        left.plot(range(1, len(report["losses"]) + 1), report["losses"], style, label=label)
+    left.set(xlabel="optimizer step", ylabel="training loss", title="loss")
+    left.legend()
+    left.grid(alpha=0.3)
+    medians = {label: float(pd.Series(r["step_seconds"][1:] or r["step_seconds"]).median()) for label, r in runs.items()}
+    bars = right.bar(list(medians), list(medians.values()), color=["tab:blue", "tab:orange", "tab:green"][:len(medians)])
+    right.bar_label(bars, fmt="%.2f s")
+    right.set(ylabel="seconds per step (median)", title="step time")
+    right.margins(y=0.2)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

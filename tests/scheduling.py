@@ -10,7 +10,8 @@ SLOWEST = ["test_notebook_runs_and_meets_its_figures[03-huggingface-trl]",
            "test_notebook_runs_and_meets_its_figures[05-serve-your-model]",
            "test_notebook_runs_and_meets_its_figures[01-openai]",
            "test_a_learner_runs_a_notebook_in_jupyterlab",
-           "test_notebook_runs_and_meets_its_figures[02-azure-openai]"]
+           "test_notebook_runs_and_meets_its_figures[02-azure-openai]",
+           "test_notebook_runs_and_meets_its_figures[06-scale-out]"]
 TOGETHER = {SLOWEST[1]: SLOWEST[0]}
 
 
