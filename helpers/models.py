@@ -83,7 +83,9 @@ def quantization_config() -> BitsAndBytesConfig | None:
 
 
 def load_model(model_id: str | None = "", quantize: bool = False):
-    """Load (model, tokenizer) for training or inference; 4-bit only when asked and on a GPU."""
+    """Load (model, tokenizer) for training or inference; 4-bit only when asked and on a GPU. In a
+    distributed launch (WORLD_SIZE > 1) the model is not spread over the GPUs: the trainer places each
+    rank's copy or shard (DDP refuses a model loaded with device_map="auto")."""
     path = resolve_model(model_id)
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -93,7 +95,7 @@ def load_model(model_id: str | None = "", quantize: bool = False):
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=dtype, quantization_config=quant,
-        device_map="auto" if torch.cuda.is_available() else None,
+        device_map="auto" if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) == 1 else None,
     )
     print(f"Loaded {model_id or EMBEDDED_NAME} in {time.perf_counter() - start:.1f} s "
           f"({model.num_parameters() / 1e6:.0f}M parameters, {model.dtype}, {model.device})")

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from accelerate.utils import DistributedType, gather_object
 from transformers import HfArgumentParser, TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, as a plain file
@@ -56,10 +57,11 @@ class ScriptArguments:
 
 
 class Recorder(TrainerCallback):
-    """Step times, and once: this rank's first batch and the adapter's gradient after the all-reduce."""
+    """Step times, and once, under plain data parallelism, the sum of the adapter's gradient after the
+    all-reduce (with ZeRO or FSDP each rank holds only a shard of it, or none)."""
 
-    def __init__(self, fail_on_rank: int, rank: int):
-        self.fail_on_rank, self.rank = fail_on_rank, rank
+    def __init__(self, fail_on_rank: int, rank: int, whole_gradients: bool):
+        self.fail_on_rank, self.rank, self.whole_gradients = fail_on_rank, rank, whole_gradients
         self.step_seconds, self.gradient, self.started = [], None, None
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -68,7 +70,7 @@ class Recorder(TrainerCallback):
             raise RuntimeError(f"rank {self.rank} failed on purpose (--fail_on_rank {self.fail_on_rank})")
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        if self.gradient is None:
+        if self.gradient is None and self.whole_gradients:
             grads = [p.grad.detach().double().flatten() for n, p in model.named_parameters() if p.grad is not None]
             self.gradient = torch.cat(grads).sum().item() if grads else None
 
@@ -83,7 +85,8 @@ def batch_fingerprints(trainer) -> list[str]:
 
     def training_step(model, inputs, *args, **kwargs):
         for row in inputs["input_ids"]:
-            seen.append(hashlib.sha1(row[row != trainer.processing_class.pad_token_id].numpy().tobytes()).hexdigest()[:12])
+            tokens = row[row != trainer.processing_class.pad_token_id].cpu().numpy()  # on a GPU, the batch is there
+            seen.append(hashlib.sha1(tokens.tobytes()).hexdigest()[:12])
         return original(model, inputs, *args, **kwargs)
 
     trainer.training_step = training_step
@@ -121,23 +124,23 @@ def main(args: ScriptArguments) -> dict:
                                 model_id=args.model_id, parity=args.parity)
     accelerator = trainer.accelerator
     world = check_world(accelerator)
-    recorder = Recorder(args.fail_on_rank, accelerator.process_index)
+    data_parallel = accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+    recorder = Recorder(args.fail_on_rank, accelerator.process_index, data_parallel)
     trainer.add_callback(recorder)
     seen = batch_fingerprints(trainer)
     trainable, total = trainer.model.get_nb_trainable_parameters()
 
     trainer.train()
 
-    ranks = accelerator.gather_for_metrics([{"rank": accelerator.process_index, "examples": seen,
-                                            "first_gradient_sum": recorder.gradient}], use_gather_object=True)
+    ranks = gather_object([{"rank": accelerator.process_index, "examples": seen, "first_gradient_sum": recorder.gradient}])
     report = {**world, "engine": type(trainer.model_wrapped).__name__, "args": asdict(args),
               "global_batch": args.per_device_batch_size * accelerator.num_processes,
               "parameters": {"trainable": trainable, "total": total},
               "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
               "step_seconds": recorder.step_seconds, "ranks": ranks}
+    out = Path(args.output_dir)
+    trainer.save_model(str(out / "adapter"))  # every rank: with FSDP or ZeRO-3 gathering the weights is collective
     if accelerator.is_main_process:
-        out = Path(args.output_dir)
-        trainer.save_model(str(out / "adapter"))
         if args.merge:
             lora.merge_adapter(models.resolve_model(args.model_id), out / "adapter", out / "merged")
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

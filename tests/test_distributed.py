@@ -173,3 +173,30 @@ def test_a_failed_launch_is_reported_with_the_end_of_its_log(tmp_path):
     with pytest.raises(CourseError, match=r"(?s)broken launch failed \(exit 3\).*rank 0 says why"):
         distributed.run([sys.executable, "-c", "import sys; print('rank 0 says why'); sys.exit(3)"], tmp_path, 2,
                         label="broken launch")
+
+
+class OnGPU:
+    """A row of a batch as the trainer hands it over on a GPU: numpy() refuses until it is copied back."""
+
+    def __init__(self, values):
+        self.values = torch.as_tensor(values)
+
+    def __ne__(self, other):
+        return self.values != other
+
+    def __getitem__(self, mask):
+        return OnGPU(self.values[mask])
+
+    def numpy(self):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() first")
+
+    def cpu(self):
+        return self.values
+
+
+def test_the_batch_record_reads_batches_that_live_on_a_gpu():
+    sft = load_script()
+    trainer = SimpleNamespace(processing_class=SimpleNamespace(pad_token_id=0), training_step=lambda model, inputs: 1.0)
+    seen = sft.batch_fingerprints(trainer)
+    assert trainer.training_step(None, {"input_ids": [OnGPU([5, 6, 0]), OnGPU([5, 6]), OnGPU([7, 0])]}) == 1.0
+    assert len(seen) == 3 and seen[0] == seen[1] != seen[2]  # padding left out of the digest

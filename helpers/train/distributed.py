@@ -30,28 +30,48 @@ def run(command: list[str], out_dir: str | Path, steps: int, env: dict | None = 
     fails raises with the end of its log; none leaves a process behind."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").unlink(missing_ok=True)  # figures must come from this launch
     log_path = out_dir / "launch.log"
     started = time.monotonic()
-    with log_path.open("w") as log, subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                                      env={**os.environ, **(env or {})}, start_new_session=True) as proc:
-        with tqdm(total=steps, desc=label, unit="step") as bar:
-            while proc.poll() is None:
-                done = len(LOGGED_STEP.findall(log_path.read_text(errors="replace")))
-                bar.update(min(done, steps) - bar.n)
-                if time.monotonic() - started > timeout:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    raise CourseError(f"{label} did not finish within {timeout:.0f} s and was stopped; its log: {log_path}")
-                time.sleep(0.5)
-            bar.update(steps - bar.n if proc.returncode == 0 else 0)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # a rank that outlived the launcher
-        except ProcessLookupError:
-            pass
+            with tqdm(total=steps, desc=label, unit="step") as bar:
+                while proc.poll() is None:
+                    done = len(LOGGED_STEP.findall(log_path.read_text(errors="replace")))
+                    bar.update(min(done, steps) - bar.n)
+                    if time.monotonic() - started > timeout:
+                        raise CourseError(f"{label} did not finish within {timeout:.0f} s and was stopped; its log: {log_path}")
+                    time.sleep(0.5)
+                bar.update(steps - bar.n if proc.returncode == 0 else 0)
+        finally:  # also on an interrupted cell: the launcher and its ranks are in their own session
+            _stop_group(proc)
     if proc.returncode:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
         raise CourseError(f"{label} failed (exit {proc.returncode}). The end of its log ({log_path}):\n{tail}")
     return json.loads((out_dir / "report.json").read_text())
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Terminate a launch's whole process group (the launcher, its ranks, any rank that outlived it)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            continue
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+    proc.wait()
 
 
 # Bytes per parameter for mixed-precision training with AdamW (ZeRO paper): bf16 weights (2) and

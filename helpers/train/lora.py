@@ -66,11 +66,12 @@ def make_trainer(rows: list[dict], max_steps: int, learning_rate: float = recipe
     on_log(step, logs) sees every logged step; should_stop() is asked after each step; quiet
     silences the trainer's printing and progress bars (the emulator trains in the background); parity
     trains with plain SGD in float32 (recipe.for_parity), to compare runs on different process counts."""
-    model, tokenizer = models.load_model(model_id)
     args = recipe.sft_config(output_dir or tempfile.mkdtemp(prefix="lora-"), max_steps, batch_size, learning_rate,
                              seed, disable_tqdm=quiet)
     if parity:
         args = recipe.for_parity(args)
+    args.device  # noqa: B018 - sets up the process group (and DeepSpeed's ZeRO-3 loading) before the model loads
+    model, tokenizer = models.load_model(model_id)
     if quiet:
         hf_datasets.disable_progress_bars()
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_prompt_completion(rows), processing_class=tokenizer,
