@@ -148,7 +148,8 @@ def expectations_06(m):
     assert (m["config"], m["world_size"], m["backend"], m["engine"]) == ("cpu_ddp", 2, "gloo", "DistributedDataParallel")
     assert m["global_batch"] == 4 and m["examples_on_several_ranks"] == 0
     assert m["rank_gradient_sums"][0] == m["rank_gradient_sums"][1] != 0
-    assert m["max_loss_difference"] < 1e-4 and m["max_adapter_difference"] < 1e-5 < 1e-3 < m["adapter_moved"]
+    assert m["max_loss_difference"] < 1e-4
+    assert m["max_adapter_difference"] < 1e-6 and m["adapter_moved"] > 1e-4  # B (zero at first) moved 100x further
     assert 0.01 < m["lora_fraction"] < 0.1
 
 
