@@ -14,28 +14,13 @@ from unittest import mock
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from helpers import models
 from helpers.env import ROOT
 
 SCRIPT = ROOT / "scripts" / "sft.py"
 CONFIGS = sorted((ROOT / "configs" / "accelerate").glob("*.yaml"))
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
 LIMIT = 240  # seconds for one launch before the test fails (and kills the launch's processes)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny")
-    tokenizer = AutoTokenizer.from_pretrained(models.embedded_model_dir())
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def launch(command: list[str], out, extra_env=None) -> subprocess.CompletedProcess:
@@ -55,18 +40,18 @@ def launch(command: list[str], out, extra_env=None) -> subprocess.CompletedProce
     return subprocess.CompletedProcess(command, proc.returncode, output)
 
 
-def train_args(tiny, out, batch: int, *extra: str) -> list[str]:
-    return [str(SCRIPT), "--model_id", str(tiny), "--output_dir", str(out), "--max_steps", "4",
+def train_args(tiny_model_dir, out, batch: int, *extra: str) -> list[str]:
+    return [str(SCRIPT), "--model_id", str(tiny_model_dir), "--output_dir", str(out), "--max_steps", "4",
             "--per_device_batch_size", str(batch), "--train_examples", "64", "--parity", *extra]
 
 
 @pytest.fixture(scope="module")
-def one_and_two(tiny, tmp_path_factory):
+def one_and_two(tiny_model_dir, tmp_path_factory):
     """The same 4 steps with a global batch of 4: 1 process x 4, then 2 CPU processes x 2 over gloo."""
     out = tmp_path_factory.mktemp("parity")
-    single = launch([sys.executable, *train_args(tiny, out / "one", 4)], out)
+    single = launch([sys.executable, *train_args(tiny_model_dir, out / "one", 4)], out)
     double = launch([*ACCELERATE, "--config_file", str(ROOT / "configs/accelerate/cpu_ddp.yaml"),
-                     *train_args(tiny, out / "two", 2)], out, {"ACCELERATE_USE_CPU": "1"})
+                     *train_args(tiny_model_dir, out / "two", 2)], out, {"ACCELERATE_USE_CPU": "1"})
     assert single.returncode == 0 and double.returncode == 0, single.stdout[-3000:] + double.stdout[-3000:]
     return [json.loads((out / name / "report.json").read_text()) | {"dir": out / name} for name in ("one", "two")]
 
@@ -93,9 +78,10 @@ def test_two_processes_reproduce_one_with_the_same_global_batch(one_and_two):
     assert max((a[k]).abs().max().item() for k in a if "lora_B" in k) > 1e-4  # the adapters did move
 
 
-def test_a_rank_that_fails_fails_the_whole_launch_with_its_error(tiny, tmp_path):
+def test_a_rank_that_fails_fails_the_whole_launch_with_its_error(tiny_model_dir, tmp_path):
     failed = launch([*ACCELERATE, "--config_file", str(ROOT / "configs/accelerate/cpu_ddp.yaml"),
-                     *train_args(tiny, tmp_path / "run", 2, "--fail_on_rank", "1")], tmp_path, {"ACCELERATE_USE_CPU": "1"})
+                     *train_args(tiny_model_dir, tmp_path / "run", 2, "--fail_on_rank", "1")], tmp_path,
+                    {"ACCELERATE_USE_CPU": "1"})
     assert failed.returncode != 0
     assert "rank 1 failed on purpose (--fail_on_rank 1)" in failed.stdout
     assert not (tmp_path / "run" / "report.json").exists()

@@ -4,25 +4,14 @@ Needs the llama.cpp environment, which `make test` builds (`make llamacpp`)."""
 
 import gguf
 import pytest
-import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
-from helpers import models
 from helpers.serve import llamacpp
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A 2-layer Llama with SmolLM2's tokenizer, saved as transformers 5 saves it (a second to convert)."""
-    folder = tmp_path_factory.mktemp("tiny")
-    tokenizer = AutoTokenizer.from_pretrained(models.embedded_model_dir())
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder, tokenizer
+def tiny_model(tiny_model_dir):
+    return tiny_model_dir, AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
 def field(reader: gguf.GGUFReader, name: str):
