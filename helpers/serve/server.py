@@ -5,10 +5,8 @@ or the death of the Python process that started it). Every engine of the course 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from helpers import processes
 from helpers.errors import CourseError
 
 HOST = "127.0.0.1"  # never all interfaces: a course server is for this machine only
@@ -134,31 +133,11 @@ class Server:
     def running(self) -> bool:
         return self.process.poll() is None
 
-    def group_alive(self) -> bool:
-        """True while any process of the server's group is left (its own children included)."""
-        try:
-            os.killpg(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
     def stop(self, grace: float = 10.0) -> None:
         """Terminate the server's whole process group (also when the server itself has already exited
         and left children), wait for all of it, kill what lingers after `grace`; close its log. The
         server stays listed for stop_all until it is gone."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(grace)
-        while self.group_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.group_alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
-        self.process.wait()
+        processes.stop_group(self.process, grace)
         self._log.close()
         _RUNNING.pop(self.pid, None)
 

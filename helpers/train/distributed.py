@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from helpers import processes
 from helpers.env import ROOT
 from helpers.errors import CourseError
 
@@ -46,32 +46,11 @@ def run(command: list[str], out_dir: str | Path, steps: int, env: dict | None = 
                     time.sleep(0.5)
                 bar.update(steps - bar.n if proc.returncode == 0 else 0)
         finally:  # also on an interrupted cell: the launcher and its ranks are in their own session
-            _stop_group(proc)
+            processes.stop_group(proc)
     if proc.returncode:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
         raise CourseError(f"{label} failed (exit {proc.returncode}). The end of its log ({log_path}):\n{tail}")
     return json.loads((out_dir / "report.json").read_text())
-
-
-def _stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """Terminate a launch's whole process group (the launcher, its ranks, any rank that outlived it)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            continue
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-    proc.wait()
 
 
 # Bytes per parameter for mixed-precision training with AdamW (ZeRO paper): bf16 weights (2) and
