@@ -15,6 +15,7 @@ from helpers.env import DATA_DIR
 TEXT_TO_SQL = DATA_DIR / "text_to_sql"
 RECIPES = DATA_DIR / "recipes"
 QUIP = DATA_DIR / "quip"
+GENERAL = DATA_DIR / "general"  # questions outside every task, for measuring forgetting
 # Extra top-level keys (such as db_id) are kept for local training; helpers.data.validate flags them.
 EXTRA_KEYS_OK = {"unrecognized_example_key"}
 
