@@ -75,6 +75,19 @@ def expectations_00(m):
         assert m["break_even_requests_at_provider_prices"] is None
     else:
         assert m["break_even_requests_at_provider_prices"] == pytest.approx(usd, rel=0.02)
+    assert_general_check(m)
+
+
+def assert_general_check(m):
+    """The forgetting check ran on both models: the base model answers a clear share of the general
+    questions (so a loss can show), the perplexities are those of English prose, and the notebook's
+    sentence carries the figures it was computed from."""
+    assert m["base_general_accuracy"] >= 0.4
+    assert all(5 < m[f"{model}_general_perplexity"] < 100 for model in ("base", "finetuned"))
+    for model in ("base", "finetuned"):
+        if "forgetting" in m:
+            assert f"{100 * m[f'{model}_general_accuracy']:.1f}%" in m["forgetting"]
+            assert f"{m[f'{model}_general_perplexity']:.2f}" in m["forgetting"]
 
 
 def expectations_03(m):
@@ -85,6 +98,11 @@ def expectations_03(m):
     assert m["final_train_loss"] < m["mean_train_loss"] < 1.5 and m["trained_tokens"] > 10_000  # the last loss, not the mean
     assert m["merged_agreement"] == 1.0
     assert m["recipe_differences"] == []  # the notebook's LoraConfig and SFTConfig are the course's recipe
+    assert_general_check(m)
+    # the dry run's fine-tune forgets, and the notebook says so from its own figures (23 -> 12 of 40, 15.0 -> 17.0)
+    assert m["finetuned_general_accuracy"] < m["base_general_accuracy"]
+    assert m["finetuned_general_perplexity"] > m["base_general_perplexity"]
+    assert "lost" in m["forgetting"] and "rose" in m["forgetting"]
 
 
 def expectations_01(m):
@@ -112,11 +130,14 @@ def expectations_04(m):
     assert m["autotrain_version"] == "0.8.36" and m["train_steps"] >= 10
     assert m["final_train_loss"] < 0.5 * m["first_train_loss"]
     assert m["finetuned_execution_accuracy"] >= 0.15  # the base model scores about 0.05
+    assert m["base_execution_accuracy"] <= 0.1
+    assert_general_check(m)
     trl_file = RUNS / "03-huggingface-trl-out" / "metrics.json"
     if trl_file.exists():  # notebook 03 ran first in this session: the comparison must use its figures
         trl = json.loads(trl_file.read_text())
         assert m["trl_finetuned_execution_accuracy"] == trl["finetuned_execution_accuracy"]
         assert m["base_execution_accuracy"] == trl["base_execution_accuracy"]
+        assert m["base_general_accuracy"] == trl["base_general_accuracy"]  # the same check of the same model
 
 
 def expectations_05(m):
