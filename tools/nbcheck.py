@@ -199,3 +199,20 @@ def problems(path: str | Path, root: Path = ROOT) -> list[str]:
     if "translations" not in path.relative_to(root).parts:  # a translation's numbers are its source's
         found += unexplained_numbers(nb)
     return [f"{path.name}: {p}" for p in found]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.nbcheck NOTEBOOK...`: print every problem; exit 1 if there is any."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    found = [p for path in parser.parse_args(argv).notebooks for p in problems(path)]
+    print("\n".join(found) or "no problems")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
