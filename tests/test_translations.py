@@ -51,14 +51,14 @@ def test_a_changed_code_cell_or_an_untranslated_cell_is_named(course):
 def test_badge_links_and_code_blocks_must_match(course):
     path = course / "translations" / "vi" / "README.md"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("../../notebooks/01-openai.ipynb", "../../notebooks/99-missing.ipynb")
+    path.write_text(text.replace("](notebooks/01-openai.ipynb)", "](notebooks/99-missing.ipynb)")
                     + "\n```bash\nmake everything\n```\n", encoding="utf-8")
     nb_path = course / "translations" / "vi" / NB
     nb = nbformat.read(nb_path, as_version=4)
     nb.cells[0].source = nb.cells[0].source.replace("translations/vi/notebooks", "notebooks")
     nbformat.write(nb, nb_path)
     problems = translations.check("vi", course)
-    assert any("link to ../../notebooks/99-missing.ipynb" in p for p in problems)
+    assert any("link to notebooks/99-missing.ipynb" in p for p in problems)
     assert any("code block not in README.md: ```bash" in p for p in problems)
     assert any("Colab badge does not open translations/vi/" + NB in p for p in problems)
 
@@ -67,3 +67,71 @@ def test_a_file_without_an_entry_is_reported(course):
     (course / "translations" / "vi" / "notes.md").write_text("Ghi chú\n", encoding="utf-8")
     [problem] = translations.check("vi", course)
     assert "notes.md: no entry" in problem
+
+
+def test_a_source_without_a_translation_is_missing(course):
+    shutil.copy(course / NB, course / "notebooks" / "07-new.ipynb")
+    [problem] = translations.check("vi", course)
+    assert "translations/vi/notebooks/07-new.ipynb: missing" in problem
+    assert "sync vi notebooks/07-new.ipynb" in problem and "stamp vi notebooks/07-new.ipynb" in problem
+    (course / "translations" / "vi" / NB).unlink()  # a translation lost
+    assert any(p.endswith(f"translations/vi/{NB}: translation missing") for p in translations.check("vi", course))
+
+
+@pytest.mark.parametrize("name", translations.sources())
+def test_every_source_is_translated_and_goes_stale_when_it_changes(course, name):
+    """The deliberate change the check must catch, for the front page and each notebook."""
+    assert name in translations.metadata("vi", course)
+    path = course / name
+    if path.suffix == ".ipynb":
+        nb = nbformat.read(path, as_version=4)
+        nb.cells[-1].source += "\n\nOne more sentence."
+        nbformat.write(nb, path)
+    else:
+        path.write_text(path.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    [problem] = translations.check("vi", course)
+    assert f"translations/vi/{name} is stale: {name} changed" in problem
+
+
+def test_sync_copies_code_keeps_the_translation_and_fixes_badge_and_links(course):
+    source_path, translated = course / NB, course / "translations" / "vi" / NB
+    source = nbformat.read(source_path, as_version=4)
+    params = next(c for c in source.cells if "parameters" in c.metadata.get("tags", []))
+    params.source = params.source.replace("k: int = 4", "k: int = 6")
+    words = next(c for c in source.cells[1:] if c.cell_type == "markdown")
+    words.source += "\n\nSee [the generator](../data/general/generate.py) and [notebook 03](03-huggingface-trl.ipynb)."
+    (course / "data" / "general").mkdir(parents=True)
+    (course / "data" / "general" / "generate.py").write_text("")
+    nbformat.write(source, source_path)
+    before = {c.id: c.source for c in nbformat.read(translated, as_version=4).cells if c.cell_type == "markdown"}
+    translated.unlink()  # start afresh: the first markdown cell's badge and link come from the source
+    translations.sync("vi", NB, course)
+    fresh = nbformat.read(translated, as_version=4)
+    assert "/blob/main/translations/vi/" + NB in fresh.cells[0].source
+    linked = next(c for c in fresh.cells if c.id == words.id).source
+    assert "](../../../data/general/generate.py)" in linked and "](03-huggingface-trl.ipynb)" in linked
+    nb = nbformat.read(translated, as_version=4)  # now as a translator leaves it: markdown in Vietnamese
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = before[cell.id]
+    nb.cells[3].source = "k: int = 4  # an out-of-date code cell"
+    nbformat.write(nb, translated)
+    translations.sync("vi", NB, course)
+    synced = nbformat.read(translated, as_version=4)
+    assert [c.source for c in synced.cells if c.cell_type == "code"] == [
+        c.source for c in source.cells if c.cell_type == "code"]
+    assert {c.id: c.source for c in synced.cells if c.cell_type == "markdown"} == before  # kept
+    [problem] = translations.check("vi", course)  # consistent, and stale until stamped
+    assert "is stale" in problem
+    translations.stamp("vi", NB, course)
+    assert translations.check("vi", course) == []
+
+
+def test_the_front_page_opens_the_translated_notebooks():
+    text = (ROOT / "translations" / "vi" / "README.md").read_text(encoding="utf-8")
+    for name in translations.sources()[1:]:
+        own = name.removeprefix("notebooks/")
+        assert f"](notebooks/{own})" in text, own  # the link, relative to translations/vi/
+        assert f"/blob/main/translations/vi/notebooks/{own})" in text, own  # its Colab badge
+    assert "](../../notebooks/" not in text  # no notebook link leads back to the English
+    assert "](GLOSSARY.md)" in text

@@ -2,7 +2,13 @@
 .co-op-translator.json keyed by source path, holding the MD5 of the source each file was translated from.
 
     python -m tools.translations check vi              # stale or broken translations, exit 1 if any
+    python -m tools.translations sync vi notebooks/03-huggingface-trl.ipynb
+                                                       # code cells, cell metadata, badge and links from the source
     python -m tools.translations stamp vi README.md    # record that README.md's translation is up to date
+
+A new notebook's translation starts as `sync` makes it: a copy of the source with the badge and links
+pointing where they should from translations/<lang>/. Translate its markdown cells, `sync` again
+whenever the source's code changes (translated markdown is kept), then `stamp`.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 from datetime import datetime, timezone
@@ -20,6 +27,7 @@ import nbformat
 from helpers.env import ROOT
 
 METADATA = ".co-op-translator.json"
+GLOSSARY = "GLOSSARY.md"  # each language's terms; it translates no source
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
@@ -46,10 +54,12 @@ def stamp(lang: str, source: str, root: Path = ROOT) -> dict:
     return entry
 
 
-def _markdown_problems(translated: Path, source: Path, text: str) -> list[str]:
-    """Code blocks must be the source's, and relative links must lead to files that exist."""
+def _markdown_problems(translated: Path, source: Path, text: str, source_text: str | None = None) -> list[str]:
+    """Code blocks must be the source's (its text, or `source_text`: a notebook's markdown), and relative
+    links must lead to files that exist."""
+    original = source.read_text(encoding="utf-8") if source_text is None else source_text
     problems = [f"{translated}: code block not in {source.name}: {block.splitlines()[0]}..."
-                for block in FENCE.findall(text) if block not in source.read_text(encoding="utf-8")]
+                for block in FENCE.findall(text) if block not in original]
     for target in LINK.findall(text):
         if re.match(r"[a-z]+:|#", target):
             continue
@@ -69,20 +79,31 @@ def _notebook_problems(translated: Path, source: Path, own_path: str) -> list[st
                 for a, b in zip(ours.cells, theirs.cells, strict=False) if (a == b) == (a.cell_type == "markdown")]
     if "colab.research.google.com" in ours.cells[0].source and f"/blob/main/{own_path}" not in ours.cells[0].source:
         problems.append(f"{translated}: the Colab badge does not open {own_path}")
+    prose = "\n\n".join(c.source for c in theirs.cells if c.cell_type == "markdown")
     for cell in ours.cells:
         if cell.cell_type == "markdown":
-            problems += _markdown_problems(translated, source, cell.source)
+            problems += _markdown_problems(translated, source, cell.source, prose)
     return problems
 
 
+def sources(root: Path = ROOT) -> list[str]:
+    """What every language translates: the front page and every notebook."""
+    return ["README.md", *(p.relative_to(root).as_posix() for p in sorted((root / "notebooks").glob("*.ipynb")))]
+
+
 def check(lang: str, root: Path = ROOT) -> list[str]:
-    """Every problem of a language's translations: untracked, orphaned, stale or inconsistent files."""
+    """Every problem of a language's translations: missing, untracked, orphaned, stale or inconsistent files."""
     folder = root / "translations" / lang
     entries = metadata(lang, root)
-    problems = [f"{f}: no entry in {folder / METADATA}; translate it, then run "
-                f"`python -m tools.translations stamp {lang} {f.relative_to(folder).as_posix()}`"
-                for f in sorted(folder.rglob("*")) if f.is_file() and f.name != METADATA
-                and f.relative_to(folder).as_posix() not in entries]
+    problems = [f"{folder / name}: missing, {name} has no translation; "
+                + (f"run `python -m tools.translations sync {lang} {name}`, translate its markdown, then "
+                   if name.endswith(".ipynb") else "translate it, then ")
+                + f"run `python -m tools.translations stamp {lang} {name}`"
+                for name in sources(root) if name not in entries and not (folder / name).exists()]
+    problems += [f"{f}: no entry in {folder / METADATA}; translate it, then run "
+                 f"`python -m tools.translations stamp {lang} {f.relative_to(folder).as_posix()}`"
+                 for f in sorted(folder.rglob("*")) if f.is_file() and f.name not in (METADATA, GLOSSARY)
+                 and f.relative_to(folder).as_posix() not in entries]
     for name, entry in entries.items():
         source, translated = root / name, folder / name
         if not source.exists() or not translated.exists():
@@ -98,15 +119,64 @@ def check(lang: str, root: Path = ROOT) -> list[str]:
     return problems
 
 
+def relink(text: str, translated: Path, source: Path, root: Path = ROOT) -> str:
+    """Relative links written for the source's folder that do not work from the translation's, rewritten:
+    to the translation of the file linked where one exists (another notebook, the front page), else to
+    the original. Links that already work are kept."""
+    folder = root / "translations" / translated.relative_to(root / "translations").parts[0]
+
+    def fix(match: re.Match) -> str:
+        target = match.group(1)
+        path, _, anchor = target.partition("#")
+        if re.match(r"[a-z]+:", target) or not path:
+            return match.group(0)
+        original = (source.parent / path).resolve()
+        if (translated.parent / path).exists() or not original.exists():
+            return match.group(0)
+        if original.is_relative_to(root.resolve()):
+            mirrored = folder / original.relative_to(root.resolve())
+            original = mirrored if mirrored.exists() else original
+        relative = Path(os.path.relpath(original, translated.parent.resolve())).as_posix()
+        return f"]({relative}{'#' + anchor if anchor else ''})"
+    return LINK.sub(fix, text)
+
+
+def sync(lang: str, source_name: str, root: Path = ROOT) -> Path:
+    """Bring a notebook's translation in step with its source: the source's cells in its order, code
+    cells (and every cell's metadata) copied, translated markdown kept by cell id (the source's text
+    where there is none yet), the Colab badge opening the translation, relative links working from
+    its folder. Returns the translation's path; nothing is stamped."""
+    source = root / source_name
+    translated = root / "translations" / lang / source_name
+    theirs = nbformat.read(source, as_version=4)
+    previous = nbformat.read(translated, as_version=4) if translated.exists() else nbformat.v4.new_notebook()
+    ours = {c.id: c for c in previous.cells}
+    theirs.metadata = previous.metadata | theirs.metadata | {"language": lang}
+    own_path = translated.relative_to(root).as_posix()
+    for i, cell in enumerate(theirs.cells):
+        if cell.cell_type == "markdown":
+            text = ours[cell.id].source if cell.id in ours and ours[cell.id].cell_type == "markdown" else cell.source
+            if i == 0:
+                text = re.sub(r"/blob/main/[^)\s]+\.ipynb", f"/blob/main/{own_path}", text)
+            cell.source = relink(text, translated, source, root)
+    translated.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(theirs, translated)
+    return translated
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check or stamp the course's translations.")
-    parser.add_argument("action", choices=["check", "stamp"])
+    parser.add_argument("action", choices=["check", "stamp", "sync"])
     parser.add_argument("lang")
-    parser.add_argument("sources", nargs="*", help="stamp: source paths, relative to the course folder")
+    parser.add_argument("sources", nargs="*", help="stamp, sync: source paths, relative to the course folder")
     args = parser.parse_args(argv)
     if args.action == "stamp":
         for source in args.sources:
             print(stamp(args.lang, source))
+        return 0
+    if args.action == "sync":
+        for source in args.sources:
+            print(f"synced {sync(args.lang, source).relative_to(ROOT)} with {source}")
         return 0
     problems = check(args.lang)
     print("\n".join(problems) or f"translations/{args.lang}: up to date")
