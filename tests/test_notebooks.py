@@ -1,6 +1,7 @@
 """Each course notebook executed once: papermill injects parameters, nbval runs and checks it."""
 
 import copy
+import datetime
 import json
 import os
 import shutil
@@ -19,6 +20,20 @@ from tools import nbcheck
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 TRANSLATED = sorted((ROOT / "translations").glob("*/notebooks/*.ipynb"))
+
+
+def translated_run(day: int | None = None) -> str:
+    """The notebook whose Vietnamese copy this test run executes in place of the English one: its code
+    cells are the source's, so its checked outputs and figures must be the same. Each day the next one
+    (every notebook within a week), or the one COURSE_TRANSLATED_RUN names."""
+    stems = [p.stem for p in NOTEBOOKS if (ROOT / "translations" / "vi" / "notebooks" / p.name).exists()]
+    chosen = os.environ.get("COURSE_TRANSLATED_RUN")
+    if chosen:
+        assert chosen in stems, f"COURSE_TRANSLATED_RUN={chosen}: no such translated notebook ({', '.join(stems)})"
+        return chosen
+    return stems[(day if day is not None else datetime.date.today().toordinal()) % len(stems)] if stems else ""
+
+
 REQUIRED = {"00-should-you-fine-tune": {"dry_run", "model_id", "k", "max_steps", "learning_rate", "lora_r",
                                        "batch_size", "eval_samples", "latency_samples", "provider_model", "seed",
                                        "output_dir"},
@@ -186,6 +201,11 @@ def test_every_notebook_is_covered():
     assert NOTEBOOKS and {nb.stem for nb in NOTEBOOKS} <= set(EXPECT)
 
 
+def test_each_day_runs_another_translated_notebook_in_place_of_its_source():
+    week = {translated_run(day) for day in range(7)}
+    assert week == {p.stem for p in NOTEBOOKS}  # every notebook has a translation, and a week runs them all
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS + TRANSLATED, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_notebook_is_fit_to_land(path):
     assert nbcheck.problems(path) == []
@@ -245,7 +265,9 @@ def test_notebook_runs_and_meets_its_figures(path):
         parameters["trl_metrics"] = str(RUNS / "03-huggingface-trl-out" / "metrics.json")
     if path.stem == "05-serve-your-model":  # standalone: it trains and merges its own model with the recipe
         parameters["merged_dir"] = str(out_dir / "no-model-from-notebook-03")
-    papermill.execute_notebook(str(path), str(prepared), parameters=parameters, prepare_only=True)
+    source = ROOT / "translations" / "vi" / "notebooks" / path.name if path.stem == translated_run() else path
+    print(f"running {source.relative_to(ROOT)}")
+    papermill.execute_notebook(str(source), str(prepared), parameters=parameters, prepare_only=True)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
          "-p", "nbval_keep", "--nbval-sanitize-with", str(ROOT / "tests" / "sanitize.cfg"), "--rootdir", str(prepared.parent),
