@@ -149,3 +149,17 @@ def test_no_server_outlives_the_python_that_started_it(tmp_path, ending):
     parent.wait(DEADLINE)
     wait_until_gone(pid)
     assert not server.port_in_use(port)
+
+
+def test_vllm_is_looked_for_in_the_course_environment_wherever_the_notebook_runs(tmp_path):
+    """Notebook 05's `vllm_venv` is empty by default, so its Vietnamese copy, one folder deeper, finds
+    the same .venv-vllm; on a machine without CUDA the reason says so, whatever the environment."""
+    import torch
+
+    from helpers.serve import vllm
+
+    assert vllm.executable("") == vllm.executable() == ROOT / ".venv-vllm" / "bin" / "vllm"
+    assert vllm.executable(tmp_path) == tmp_path / "bin" / "vllm"
+    assert "dry run" in vllm.why_not(True, "")
+    if not torch.cuda.is_available():
+        assert "no CUDA GPU" in vllm.why_not(False, "")

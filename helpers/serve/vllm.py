@@ -15,8 +15,9 @@ VERSION = "0.33.0"  # reads transformers-5 checkpoints (from 0.19.1); pins torch
 
 
 def executable(venv: str | Path = VENV) -> Path:
-    """The `vllm` command of its environment (it may not exist: see `why_not`)."""
-    return Path(venv) / "bin" / "vllm"
+    """The `vllm` command of its environment, the course's .venv-vllm when `venv` is empty (it may not
+    exist: see `why_not`)."""
+    return Path(venv or VENV) / "bin" / "vllm"
 
 
 def why_not(dry_run: bool, venv: str | Path = VENV) -> str | None:
@@ -26,5 +27,5 @@ def why_not(dry_run: bool, venv: str | Path = VENV) -> str | None:
     if not torch.cuda.is_available():
         return "there is no CUDA GPU here (vLLM's wheel is built for CUDA)"
     if not executable(venv).exists():
-        return f"vLLM is not installed in {venv}: run `make vllm` (its own environment, vllm=={VERSION})"
+        return f"vLLM is not installed in {venv or VENV}: run `make vllm` (its own environment, vllm=={VERSION})"
     return None
