@@ -69,6 +69,14 @@ def test_a_file_without_an_entry_is_reported(course):
     assert "notes.md: no entry" in problem
 
 
+def test_what_running_a_translated_notebook_leaves_is_not_a_translation(course):
+    """Run in place, a translated notebook writes ../runs/ beside it and Jupyter saves checkpoints."""
+    for made in ("runs/03-huggingface-trl/metrics.json", "notebooks/.ipynb_checkpoints/03-huggingface-trl-checkpoint.ipynb"):
+        (course / "translations" / "vi" / made).parent.mkdir(parents=True)
+        (course / "translations" / "vi" / made).write_text("{}")
+    assert translations.check("vi", course) == []
+
+
 def test_a_source_without_a_translation_is_missing(course):
     shutil.copy(course / NB, course / "notebooks" / "07-new.ipynb")
     [problem] = translations.check("vi", course)

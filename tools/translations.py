@@ -91,6 +91,12 @@ def sources(root: Path = ROOT) -> list[str]:
     return ["README.md", *(p.relative_to(root).as_posix() for p in sorted((root / "notebooks").glob("*.ipynb")))]
 
 
+def _made_by_a_run(relative: Path) -> bool:
+    """What running a translated notebook in place leaves beside it (its ../runs/ folder, Jupyter's
+    .ipynb_checkpoints): not a translation, and ignored by git like the English notebooks' own."""
+    return any(part == "runs" or part.startswith(".") for part in relative.parts[:-1])
+
+
 def check(lang: str, root: Path = ROOT) -> list[str]:
     """Every problem of a language's translations: missing, untracked, orphaned, stale or inconsistent files."""
     folder = root / "translations" / lang
@@ -103,7 +109,7 @@ def check(lang: str, root: Path = ROOT) -> list[str]:
     problems += [f"{f}: no entry in {folder / METADATA}; translate it, then run "
                  f"`python -m tools.translations stamp {lang} {f.relative_to(folder).as_posix()}`"
                  for f in sorted(folder.rglob("*")) if f.is_file() and f.name not in (METADATA, GLOSSARY)
-                 and f.relative_to(folder).as_posix() not in entries]
+                 and f.relative_to(folder).as_posix() not in entries and not _made_by_a_run(f.relative_to(folder))]
     for name, entry in entries.items():
         source, translated = root / name, folder / name
         if not source.exists() or not translated.exists():
