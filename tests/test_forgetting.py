@@ -41,11 +41,19 @@ def test_no_general_question_is_about_a_course_task():
     ("COLD", True),
     ("It is either hot or cold.", False),  # a rejected word: naming both options is not an answer
     ("It makes me scold.", False),        # whole words only
+    ("That is hard.", False),
     ("", False),
 ])
 def test_is_right_needs_an_accepted_word_and_no_rejected_one(reply, expected):
     row = {"accept": ["cold"], "reject": ["hot"]}
     assert forgetting.is_right(reply, row) is expected
+
+
+def test_no_accepted_word_is_one_that_any_chatty_reply_uses():
+    """An accepted word such as "that" (a rhyme of cat) would score "That is a good question." right."""
+    chatter = "Sure, that is a good question. I think the answer is that I am happy to help you with this."
+    for row in forgetting.load_questions():
+        assert not forgetting.is_right(chatter, row), question(row)
 
 
 def test_general_text_is_a_few_thousand_tokens_of_prose_without_code(embedded):
@@ -67,12 +75,14 @@ def test_the_model_finds_prose_far_likelier_than_the_same_words_shuffled(embedde
     assert prose["perplexity"] < 30 < 3 * prose["perplexity"] < shuffled["perplexity"]
 
 
-def test_windows_cover_every_token_once(embedded):
-    """Read in small windows the text scores a little worse (less context), never wildly differently."""
+def test_windows_predict_every_token_but_their_first_once(embedded):
+    """SmolLM2's tokenizer adds no BOS: each window's first token is context, every other one is
+    predicted once. Read in small windows the text scores a little worse (less context), never wildly."""
     model, tokenizer = embedded
     text = " ".join(forgetting.general_text().split()[:200])
     whole, windowed = forgetting.text_loss(model, tokenizer, text), forgetting.text_loss(model, tokenizer, text, window=64)
-    assert whole["tokens"] == windowed["tokens"]
+    n = whole["tokens"]
+    assert whole["predicted"] == n - 1 and windowed["predicted"] == n - math.ceil(n / 64)
     assert whole["cross_entropy"] < windowed["cross_entropy"] < whole["cross_entropy"] + 1
     with pytest.raises(ValueError, match="at least two tokens"):
         forgetting.text_loss(model, tokenizer, "")

@@ -26,7 +26,7 @@ QUESTIONS = """fact | Which planet is known as the Red Planet? | Mars | | Mars.
 fact | Who wrote the play Romeo and Juliet? | Shakespeare | | William Shakespeare.
 fact | What is the largest ocean on Earth? | Pacific | | The Pacific Ocean.
 fact | What is frozen water called? | ice | | Ice.
-fact | Which gas do plants take in from the air to make their food? | carbon dioxide, CO2 | | Carbon dioxide.
+fact | Which gas do plants take in from the air to make their food? | carbon dioxide, CO2, CO₂ | | Carbon dioxide.
 fact | At what temperature in degrees Celsius does water boil at sea level? | 100 | | 100 degrees Celsius.
 fact | What language do most people in Brazil speak? | Portuguese | | Portuguese.
 fact | What is the fastest land animal? | cheetah | | The cheetah.
@@ -58,7 +58,7 @@ language | How do you say hello in Spanish? | hola | | Hola.
 language | How do you say thank you in French? | merci | | Merci.
 instruction | Repeat this word exactly once: umbrella | umbrella | | umbrella
 instruction | Complete the saying: The early bird catches the | worm | | worm.
-instruction | Give one word that rhymes with cat. | hat, bat, mat, rat, sat, fat, pat, that, flat, chat, gnat, spat | | Hat.
+instruction | Give one word that rhymes with cat. | hat, bat, mat, rat, sat, fat, pat, flat, gnat, spat | | Hat.
 instruction | Name one primary color. | red, blue, yellow | | Red.
 instruction | Which of these is an animal: horse, chair or car? Answer with one word. | horse | chair, car | Horse.
 instruction | Is ice hot or cold? Answer with one word. | cold | hot | Cold."""

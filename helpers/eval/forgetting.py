@@ -50,23 +50,29 @@ def general_text(topics: tuple[str, ...] = TEXT_TOPICS) -> str:
 @torch.inference_mode()
 def text_loss(model, tokenizer, text: str | None = None, window: int = WINDOW) -> dict:
     """Mean cross-entropy per predicted token of `text` (the general-text sample by default), read in
-    windows of `window` tokens (the first token of each is context only), and its perplexity (exp of
-    the mean). Lower is better."""
+    windows of `window` tokens, and its perplexity (exp of the mean). Lower is better. A model whose
+    tokenizer starts every text with a BOS token reads each window after one, and every token is
+    predicted; otherwise the first token of each window is context only. `predicted` counts them."""
     ids = tokenizer(general_text() if text is None else text, add_special_tokens=False,
                     return_tensors="pt").input_ids[0]
+    bos = tokenizer.bos_token_id
+    starts_with_bos = bos is not None and tokenizer("a").input_ids[:1] == [bos]
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, len(ids) - 1, window):
-        chunk = ids[start:start + window].to(model.device)[None]
-        if chunk.shape[1] < 2:
+    for start in range(0, len(ids), window):
+        chunk = ids[start:start + window]
+        if starts_with_bos:
+            chunk = torch.cat([torch.tensor([bos]), chunk])
+        if len(chunk) < 2:
             break
+        chunk = chunk.to(model.device)[None]
         logits = model(input_ids=chunk).logits[0, :-1].float()
         total += torch.nn.functional.cross_entropy(logits, chunk[0, 1:], reduction="sum").item()
         count += chunk.shape[1] - 1
     if count == 0:
         raise ValueError(f"text_loss needs at least two tokens of text, got {len(ids)}")
     mean = total / count
-    return {"tokens": len(ids), "cross_entropy": mean, "perplexity": math.exp(mean)}
+    return {"tokens": len(ids), "predicted": count, "cross_entropy": mean, "perplexity": math.exp(mean)}
 
 
 def load_questions() -> list[dict]:
@@ -153,7 +159,7 @@ def metrics(checks: dict[str, Check]) -> dict:
     out = {}
     for prefix, c in checks.items():
         out[f"{prefix}_general_accuracy"] = c.accuracy
-        out[f"{prefix}_general_perplexity"] = round(c.perplexity, 4)
+        out[f"{prefix}_general_perplexity"] = c.perplexity
     out["general_check_seconds"] = round(sum(c.seconds for c in checks.values()), 1)
     return out
 
