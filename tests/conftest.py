@@ -3,6 +3,7 @@ fake keys in its environment (and in the notebooks' kernels), so a leak of any o
 Under pytest-xdist (`make test` runs two workers) each worker gets its share of the cores, and the
 slowest tests are handed out first (tests/scheduling.py)."""
 
+import datetime
 import os
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from scheduling import pytest_collection_modifyitems, pytest_xdist_make_schedule
 from helpers import env  # noqa: E402
 
 env.set_offline(True)
+# The day that picks the translated notebook the suite runs (tests/test_notebooks.py), fixed when the
+# session starts, so that every xdist worker (they inherit this environment) agrees, even past midnight.
+os.environ.setdefault("COURSE_SESSION_DAY", str(datetime.date.today().toordinal()))
 FAKE_SECRETS = {"OPENAI_API_KEY": "sk-fake-course-secret-4f2a9c7e1b",
                 "AZURE_OPENAI_API_KEY": "fakeazurecoursesecret7d3e91b0c2",
                 "HF_TOKEN": "hf_fakeCourseSecret8e1d2c3b4a5f",

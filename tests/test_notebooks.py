@@ -25,13 +25,16 @@ TRANSLATED = sorted((ROOT / "translations").glob("*/notebooks/*.ipynb"))
 def translated_run(day: int | None = None) -> str:
     """The notebook whose Vietnamese copy this test run executes in place of the English one: its code
     cells are the source's, so its checked outputs and figures must be the same. Each day the next one
-    (every notebook within a week), or the one COURSE_TRANSLATED_RUN names."""
+    (every notebook within a week; the day the session started, which conftest fixes for every worker),
+    or the one COURSE_TRANSLATED_RUN names ("none" for none)."""
     stems = [p.stem for p in NOTEBOOKS if (ROOT / "translations" / "vi" / "notebooks" / p.name).exists()]
-    chosen = os.environ.get("COURSE_TRANSLATED_RUN")
+    chosen = os.environ.get("COURSE_TRANSLATED_RUN") if day is None else None
     if chosen:
-        assert chosen in stems, f"COURSE_TRANSLATED_RUN={chosen}: no such translated notebook ({', '.join(stems)})"
+        assert chosen in [*stems, "none"], f"COURSE_TRANSLATED_RUN={chosen}: no such translated notebook ({', '.join(stems)})"
         return chosen
-    return stems[(day if day is not None else datetime.date.today().toordinal()) % len(stems)] if stems else ""
+    if day is None:
+        day = int(os.environ.get("COURSE_SESSION_DAY", datetime.date.today().toordinal()))
+    return stems[day % len(stems)] if stems else ""
 
 
 REQUIRED = {"00-should-you-fine-tune": {"dry_run", "model_id", "k", "max_steps", "learning_rate", "lora_r",
