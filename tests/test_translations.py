@@ -131,8 +131,25 @@ def test_sync_copies_code_keeps_the_translation_and_fixes_badge_and_links(course
     assert {c.id: c.source for c in synced.cells if c.cell_type == "markdown"} == before  # kept
     [problem] = translations.check("vi", course)  # consistent, and stale until stamped
     assert "is stale" in problem
+    assert translations.changed_since_stamp("vi", NB, course) == [words.id]  # its English grew a sentence
+    with pytest.raises(translations.StaleCells, match=f"markdown cells {words.id} changed"):
+        translations.stamp("vi", NB, course)  # the old translation of a changed cell does not pass
+    cell = next(c for c in synced.cells if c.id == words.id)
+    cell.source += "\n\nXem [trình sinh dữ liệu](../../../data/general/generate.py) và [notebook 03](03-huggingface-trl.ipynb)."
+    nbformat.write(synced, translated)
+    assert translations.changed_since_stamp("vi", NB, course) == []
     translations.stamp("vi", NB, course)
     assert translations.check("vi", course) == []
+
+
+def test_a_link_to_an_english_notebook_goes_to_its_translation_but_the_original_stays(course):
+    path = course / "translations" / "vi" / NB
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].source += "\n\n[03](../../../notebooks/03-huggingface-trl.ipynb), [gốc](../../../" + NB + ")"
+    nbformat.write(nb, path)
+    translations.sync("vi", NB, course)
+    text = nbformat.read(path, as_version=4).cells[2].source
+    assert "[03](03-huggingface-trl.ipynb)" in text and f"[gốc](../../../{NB})" in text
 
 
 def test_the_front_page_opens_the_translated_notebooks():

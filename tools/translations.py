@@ -43,11 +43,44 @@ def metadata(lang: str, root: Path = ROOT) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def stamp(lang: str, source: str, root: Path = ROOT) -> dict:
-    """Record the source's current hash for its translation; returns the entry."""
+class StaleCells(ValueError):
+    """A notebook's markdown changed in the source since the last stamp, and its translation did not."""
+
+
+def _markdown_hashes(path: Path) -> dict[str, str]:
+    """MD5 of each markdown cell's text, by cell id."""
+    return {c.id: hashlib.md5(c.source.encode()).hexdigest()
+            for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"}
+
+
+def changed_since_stamp(lang: str, source: str, root: Path = ROOT) -> list[str]:
+    """Markdown cells of a notebook whose English changed since the last stamp while their translation
+    did not: what is left to translate (sync keeps the old translation of a changed cell)."""
+    recorded = metadata(lang, root).get(source, {}).get("markdown_cells")
+    if not recorded:
+        return []
+    now_source = _markdown_hashes(root / source)
+    now_translation = _markdown_hashes(root / "translations" / lang / source)
+    return [cid for cid, digest in now_source.items()
+            if cid in recorded["source"] and recorded["source"][cid] != digest
+            and recorded["translation"].get(cid) == now_translation.get(cid)]
+
+
+def stamp(lang: str, source: str, root: Path = ROOT, force: bool = False) -> dict:
+    """Record the source's current hash for its translation; returns the entry. For a notebook it also
+    records each markdown cell's hash on both sides, and refuses (StaleCells) while a cell whose English
+    changed since the last stamp keeps its old translation, unless `force` (the change needs none)."""
     entry = {"original_hash": file_md5(root / source),
              "translation_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "source_file": source, "language_code": lang}
+    if source.endswith(".ipynb"):
+        stale = changed_since_stamp(lang, source, root)
+        if stale and not force:
+            raise StaleCells(f"translations/{lang}/{source}: markdown cells {', '.join(stale)} changed in {source} "
+                             "since the last stamp, but their translation did not: translate them, then stamp "
+                             "again (--force if the change needs no new translation)")
+        entry["markdown_cells"] = {"source": _markdown_hashes(root / source),
+                                   "translation": _markdown_hashes(root / "translations" / lang / source)}
     data = metadata(lang, root) | {source: entry}
     (root / "translations" / lang / METADATA).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
                                                           encoding="utf-8")
@@ -126,22 +159,25 @@ def check(lang: str, root: Path = ROOT) -> list[str]:
 
 
 def relink(text: str, translated: Path, source: Path, root: Path = ROOT) -> str:
-    """Relative links written for the source's folder that do not work from the translation's, rewritten:
-    to the translation of the file linked where one exists (another notebook, the front page), else to
-    the original. Links that already work are kept."""
-    folder = root / "translations" / translated.relative_to(root / "translations").parts[0]
+    """Relative links rewritten to work from the translation's folder: a link into the English files
+    goes to their translation where one exists (another notebook, the front page), else to the file
+    itself; a link to the translation's own source stays (it names the original)."""
+    folder = (root / "translations" / translated.relative_to(root / "translations").parts[0]).resolve()
 
     def fix(match: re.Match) -> str:
         target = match.group(1)
         path, _, anchor = target.partition("#")
         if re.match(r"[a-z]+:", target) or not path:
             return match.group(0)
-        original = (source.parent / path).resolve()
-        if (translated.parent / path).exists() or not original.exists():
+        here = (translated.parent / path).resolve()
+        original = here if here.exists() else (source.parent / path).resolve()
+        if not original.exists():
             return match.group(0)
-        if original.is_relative_to(root.resolve()):
+        if not original.is_relative_to(folder) and original != source.resolve():
             mirrored = folder / original.relative_to(root.resolve())
             original = mirrored if mirrored.exists() else original
+        if original == here:
+            return match.group(0)
         relative = Path(os.path.relpath(original, translated.parent.resolve())).as_posix()
         return f"]({relative}{'#' + anchor if anchor else ''})"
     return LINK.sub(fix, text)
@@ -163,7 +199,8 @@ def sync(lang: str, source_name: str, root: Path = ROOT) -> Path:
         if cell.cell_type == "markdown":
             text = ours[cell.id].source if cell.id in ours and ours[cell.id].cell_type == "markdown" else cell.source
             if i == 0:
-                text = re.sub(r"/blob/main/[^)\s]+\.ipynb", f"/blob/main/{own_path}", text)
+                text = re.sub(r"(colab\.research\.google\.com/github/[^)\s]+?/blob/main/)[^)\s]+\.ipynb",
+                              rf"\g<1>{own_path}", text)
             cell.source = relink(text, translated, source, root)
     translated.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(theirs, translated)
@@ -175,14 +212,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["check", "stamp", "sync"])
     parser.add_argument("lang")
     parser.add_argument("sources", nargs="*", help="stamp, sync: source paths, relative to the course folder")
+    parser.add_argument("--force", action="store_true", help="stamp: although changed English cells kept their translation")
     args = parser.parse_args(argv)
     if args.action == "stamp":
-        for source in args.sources:
-            print(stamp(args.lang, source))
+        try:
+            for source in args.sources:
+                print(stamp(args.lang, source, force=args.force))
+        except StaleCells as error:
+            print(error, file=sys.stderr)
+            return 1
         return 0
     if args.action == "sync":
         for source in args.sources:
             print(f"synced {sync(args.lang, source).relative_to(ROOT)} with {source}")
+            stale = changed_since_stamp(args.lang, source)
+            if stale:
+                print(f"  changed in English since the last stamp, translate again: {', '.join(stale)}")
         return 0
     problems = check(args.lang)
     print("\n".join(problems) or f"translations/{args.lang}: up to date")
