@@ -160,3 +160,25 @@ def test_the_front_page_opens_the_translated_notebooks():
         assert f"/blob/main/translations/vi/notebooks/{own})" in text, own  # its Colab badge
     assert "](../../notebooks/" not in text  # no notebook link leads back to the English
     assert "](GLOSSARY.md)" in text
+
+
+def test_a_translated_cell_must_state_the_source_cells_numbers(course):
+    """Numbers a translator adds, drops or rewrites (a stale figure, or 57,5 for 57.5) are named."""
+    path = course / "translations" / "vi" / NB
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "markdown" and "`k`" in c.source)
+    cell.source += " Khoảng 42 ví dụ."
+    other = next(c for c in nb.cells[1:] if c.cell_type == "markdown" and c.id != cell.id
+                 and translations._figures(c.source))
+    number = sorted(translations._figures(other.source))[0]
+    other.source = other.source.replace(number, "N")  # a figure left out
+    nbformat.write(nb, path)
+    problems = translations.check("vi", course)
+    assert any(f"markdown cell {cell.id} does not carry the source's numbers; adds 42" in p for p in problems)
+    assert any(f"markdown cell {other.id} does not carry the source's numbers" in p and f"drops {number}" in p
+               for p in problems), (number, problems)
+    assert len(problems) == 2, problems
+    readme = course / "translations" / "vi" / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8").replace("57.5%", "57,5%"), encoding="utf-8")
+    assert any("README.md: does not carry the source's numbers; adds 57,5" in p and "drops 57.5" in p
+               for p in translations.check("vi", course))

@@ -25,11 +25,13 @@ from pathlib import Path
 import nbformat
 
 from helpers.env import ROOT
+from tools.nbcheck import CODE_OR_LINK
 
 METADATA = ".co-op-translator.json"
 GLOSSARY = "GLOSSARY.md"  # each language's terms; it translates no source
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
+DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def file_md5(path: Path) -> str:
@@ -101,6 +103,22 @@ def _markdown_problems(translated: Path, source: Path, text: str, source_text: s
     return problems
 
 
+def _figures(markdown: str) -> set[str]:
+    """The numbers a markdown cell's prose states (outside code and link targets), notebook numbers
+    aside: a translation says the same figures as its source, written the same way."""
+    return set(DIGITS.findall(CODE_OR_LINK.sub(" ", markdown))) - {f"{n:02d}" for n in range(10)}
+
+
+def _number_problems(translated: Path, where: str, text: str, source_text: str) -> list[str]:
+    """The numbers a translation adds or drops against its source (a notebook cell, or a whole page)."""
+    added, dropped = _figures(text) - _figures(source_text), _figures(source_text) - _figures(text)
+    if not added and not dropped:
+        return []
+    return [f"{translated}:{where} does not carry the source's numbers"
+            + "".join(f"; {verb} {', '.join(sorted(numbers))}" for verb, numbers in (("adds", added), ("drops", dropped))
+                      if numbers)]
+
+
 def _notebook_problems(translated: Path, source: Path, own_path: str) -> list[str]:
     """Same cells in the same order; code cells (source and outputs) exactly the source's; every
     markdown cell translated; the Colab badge opens the translated notebook itself."""
@@ -112,6 +130,9 @@ def _notebook_problems(translated: Path, source: Path, own_path: str) -> list[st
                 for a, b in zip(ours.cells, theirs.cells, strict=False) if (a == b) == (a.cell_type == "markdown")]
     if "colab.research.google.com" in ours.cells[0].source and f"/blob/main/{own_path}" not in ours.cells[0].source:
         problems.append(f"{translated}: the Colab badge does not open {own_path}")
+    for a, b in zip(ours.cells, theirs.cells, strict=True):
+        if a.cell_type == "markdown":
+            problems += _number_problems(translated, f" markdown cell {a.id}", a.source, b.source)
     prose = "\n\n".join(c.source for c in theirs.cells if c.cell_type == "markdown")
     for cell in ours.cells:
         if cell.cell_type == "markdown":
@@ -154,7 +175,9 @@ def check(lang: str, root: Path = ROOT) -> list[str]:
         if translated.suffix == ".ipynb":
             problems += _notebook_problems(translated, source, translated.relative_to(root).as_posix())
         else:
-            problems += _markdown_problems(translated, source, translated.read_text(encoding="utf-8"))
+            text = translated.read_text(encoding="utf-8")
+            problems += _markdown_problems(translated, source, text)
+            problems += _number_problems(translated, "", text, source.read_text(encoding="utf-8"))
     return problems
 
 
