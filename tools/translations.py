@@ -89,16 +89,18 @@ def stamp(lang: str, source: str, root: Path = ROOT, force: bool = False) -> dic
     return entry
 
 
-def _markdown_problems(translated: Path, source: Path, text: str, source_text: str | None = None) -> list[str]:
-    """Code blocks must be the source's (its text, or `source_text`: a notebook's markdown), and relative
+def _elsewhere(target: str) -> bool:
+    """A link target outside the course's files: a URL (http:, mailto:...) or an anchor in the same page."""
+    return re.match(r"[a-z]+:|#", target) is not None
+
+
+def _markdown_problems(translated: Path, source: Path, text: str, source_text: str) -> list[str]:
+    """Code blocks must be the source's (`source_text`: its text, or a notebook's markdown), and relative
     links must lead to files that exist."""
-    original = source.read_text(encoding="utf-8") if source_text is None else source_text
     problems = [f"{translated}: code block not in {source.name}: {block.splitlines()[0]}..."
-                for block in FENCE.findall(text) if block not in original]
+                for block in FENCE.findall(text) if block not in source_text]
     for target in LINK.findall(text):
-        if re.match(r"[a-z]+:|#", target):
-            continue
-        if not (translated.parent / target.split("#")[0]).exists():
+        if not _elsewhere(target) and not (translated.parent / target.split("#")[0]).exists():
             problems.append(f"{translated}: link to {target}, which does not exist")
     return problems
 
@@ -111,12 +113,12 @@ def _figures(markdown: str) -> set[str]:
 
 def _number_problems(translated: Path, where: str, text: str, source_text: str) -> list[str]:
     """The numbers a translation adds or drops against its source (a notebook cell, or a whole page)."""
-    added, dropped = _figures(text) - _figures(source_text), _figures(source_text) - _figures(text)
-    if not added and not dropped:
+    ours, theirs = _figures(text), _figures(source_text)
+    if ours == theirs:
         return []
     return [f"{translated}:{where} does not carry the source's numbers"
-            + "".join(f"; {verb} {', '.join(sorted(numbers))}" for verb, numbers in (("adds", added), ("drops", dropped))
-                      if numbers)]
+            + "".join(f"; {verb} {', '.join(sorted(numbers))}" for verb, numbers in (("adds", ours - theirs),
+                                                                                    ("drops", theirs - ours)) if numbers)]
 
 
 def _notebook_problems(translated: Path, source: Path, own_path: str) -> list[str]:
@@ -130,13 +132,11 @@ def _notebook_problems(translated: Path, source: Path, own_path: str) -> list[st
                 for a, b in zip(ours.cells, theirs.cells, strict=False) if (a == b) == (a.cell_type == "markdown")]
     if "colab.research.google.com" in ours.cells[0].source and f"/blob/main/{own_path}" not in ours.cells[0].source:
         problems.append(f"{translated}: the Colab badge does not open {own_path}")
+    prose = "\n\n".join(c.source for c in theirs.cells if c.cell_type == "markdown")
     for a, b in zip(ours.cells, theirs.cells, strict=True):
         if a.cell_type == "markdown":
             problems += _number_problems(translated, f" markdown cell {a.id}", a.source, b.source)
-    prose = "\n\n".join(c.source for c in theirs.cells if c.cell_type == "markdown")
-    for cell in ours.cells:
-        if cell.cell_type == "markdown":
-            problems += _markdown_problems(translated, source, cell.source, prose)
+            problems += _markdown_problems(translated, source, a.source, prose)
     return problems
 
 
@@ -175,9 +175,9 @@ def check(lang: str, root: Path = ROOT) -> list[str]:
         if translated.suffix == ".ipynb":
             problems += _notebook_problems(translated, source, translated.relative_to(root).as_posix())
         else:
-            text = translated.read_text(encoding="utf-8")
-            problems += _markdown_problems(translated, source, text)
-            problems += _number_problems(translated, "", text, source.read_text(encoding="utf-8"))
+            text, original = translated.read_text(encoding="utf-8"), source.read_text(encoding="utf-8")
+            problems += _markdown_problems(translated, source, text, original)
+            problems += _number_problems(translated, "", text, original)
     return problems
 
 
@@ -190,7 +190,7 @@ def relink(text: str, translated: Path, source: Path, root: Path = ROOT) -> str:
     def fix(match: re.Match) -> str:
         target = match.group(1)
         path, _, anchor = target.partition("#")
-        if re.match(r"[a-z]+:", target) or not path:
+        if _elsewhere(target):
             return match.group(0)
         here = (translated.parent / path).resolve()
         original = here if here.exists() else (source.parent / path).resolve()
