@@ -140,17 +140,16 @@ def compare(task: dict[str, float], checks: dict[str, Check], task_name: str = "
 
 def verdict(table: pd.DataFrame, task: str = "the task", base: str | None = None, tuned: str | None = None) -> str:
     """One sentence from a `compare` table: what the fine-tune gained on its task and what it cost."""
-    base, tuned = base or table.index[0], tuned or table.index[-1]
-    (gain, general, ppl) = (table.loc[tuned].iloc[i] - table.loc[base].iloc[i] for i in range(3))
+    (task_before, general_before, ppl_before) = table.loc[base or table.index[0]]
+    (task_after, general_after, ppl_after) = table.loc[tuned or table.index[-1]]
 
     def points(change: float) -> str:
         return f"gained {change:.1f} points" if change > 0 else f"lost {-change:.1f} points" if change < 0 else "held steady"
 
-    before, after = table.loc[base].iloc[2], table.loc[tuned].iloc[2]
-    moved = "rose" if after > before else "fell" if after < before else "stayed"
-    return (f"The fine-tune {points(gain)} on {task} and {points(general)} on the general questions "
-            f"({table.loc[base].iloc[1]:.1f}% -> {table.loc[tuned].iloc[1]:.1f}%); perplexity on general text "
-            f"{moved} from {before:.2f} to {after:.2f} ({ppl / before:+.1%}).")
+    moved = "rose" if ppl_after > ppl_before else "fell" if ppl_after < ppl_before else "stayed"
+    return (f"The fine-tune {points(task_after - task_before)} on {task} and {points(general_after - general_before)} "
+            f"on the general questions ({general_before:.1f}% -> {general_after:.1f}%); perplexity on general text "
+            f"{moved} from {ppl_before:.2f} to {ppl_after:.2f} ({ppl_after / ppl_before - 1:+.1%}).")
 
 
 def metrics(checks: dict[str, Check]) -> dict:
