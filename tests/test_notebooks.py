@@ -20,6 +20,7 @@ from tools import nbcheck
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 TRANSLATED = sorted((ROOT / "translations").glob("*/notebooks/*.ipynb"))
+VIETNAMESE = ROOT / "translations" / "vi" / "notebooks"
 
 
 def translated_run(day: int | None = None) -> str:
@@ -27,7 +28,7 @@ def translated_run(day: int | None = None) -> str:
     cells are the source's, so its checked outputs and figures must be the same. Each day the next one
     (every notebook within a week; the day the session started, which conftest fixes for every worker),
     or the one COURSE_TRANSLATED_RUN names ("none" for none)."""
-    stems = [p.stem for p in NOTEBOOKS if (ROOT / "translations" / "vi" / "notebooks" / p.name).exists()]
+    stems = [p.stem for p in NOTEBOOKS if (VIETNAMESE / p.name).exists()]
     chosen = os.environ.get("COURSE_TRANSLATED_RUN") if day is None else None
     if chosen:
         assert chosen in [*stems, "none"], f"COURSE_TRANSLATED_RUN={chosen}: no such translated notebook ({', '.join(stems)})"
@@ -268,7 +269,7 @@ def test_notebook_runs_and_meets_its_figures(path):
         parameters["trl_metrics"] = str(RUNS / "03-huggingface-trl-out" / "metrics.json")
     if path.stem == "05-serve-your-model":  # standalone: it trains and merges its own model with the recipe
         parameters["merged_dir"] = str(out_dir / "no-model-from-notebook-03")
-    source = ROOT / "translations" / "vi" / "notebooks" / path.name if path.stem == translated_run() else path
+    source = VIETNAMESE / path.name if path.stem == translated_run() else path
     print(f"running {source.relative_to(ROOT)}")
     papermill.execute_notebook(str(source), str(prepared), parameters=parameters, prepare_only=True)
     result = subprocess.run(
