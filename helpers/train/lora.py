@@ -10,7 +10,7 @@ import datasets as hf_datasets
 import pandas as pd
 import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
+from transformers import AutoTokenizer, PrinterCallback, TrainerCallback
 from trl import SFTTrainer
 
 from helpers import models
@@ -34,7 +34,7 @@ def trained_tokens(log_history: list[dict]) -> int:
 def merge_adapter(model_path: str, adapter_dir: str | Path, out_dir: str | Path):
     """Load the base model in full precision, fold the LoRA adapter in, save; return the model."""
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    base = models.from_pretrained(model_path, dtype=dtype)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(out_dir)
