@@ -93,6 +93,20 @@ def batch_fingerprints(trainer) -> list[str]:
     return seen
 
 
+def check_gpus() -> None:
+    """Before anything loads: a launch that gives each process a GPU needs as many GPUs as processes on this
+    machine (otherwise the extra ranks fail at their first CUDA call, after minutes of loading)."""
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if processes == 1 or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
+        return
+    gpus = torch.cuda.device_count()
+    if processes > gpus:
+        raise SystemExit(
+            f"This launch starts {processes} processes with a GPU each, but this machine has {gpus} GPU"
+            f"{'s' if gpus != 1 else ''}. Launch with --num_processes {max(gpus, 1)} (or set num_processes in the "
+            "config), or, to train on CPUs, with ACCELERATE_USE_CPU=1 and configs/accelerate/cpu_ddp.yaml.")
+
+
 def check_world(accelerator) -> dict:
     """The launcher's process count must be the trainer's, and several processes must really be
     distributed: otherwise the run is one process, or several unrelated trainings."""
@@ -116,6 +130,7 @@ def check_world(accelerator) -> dict:
 
 
 def main(args: ScriptArguments) -> dict:
+    check_gpus()
     env.set_offline(env.is_local_model(args.model_id))
     rows = datasets.load_split("train")
     rows = rows[:args.train_examples] if args.train_examples else rows

@@ -87,6 +87,15 @@ def test_a_rank_that_fails_fails_the_whole_launch_with_its_error(tiny_model_dir,
     assert not (tmp_path / "run" / "report.json").exists()
 
 
+def test_a_config_that_asks_for_more_gpus_than_the_machine_has_is_refused_before_anything_loads(tiny_model_dir, tmp_path):
+    gpus = torch.cuda.device_count()
+    refused = launch([*ACCELERATE, "--config_file", str(ROOT / "configs/accelerate/multi_gpu.yaml"),
+                      "--num_processes", str(max(gpus + 1, 2)), *train_args(tiny_model_dir, tmp_path / "run", 2)], tmp_path)
+    assert refused.returncode != 0
+    assert f"starts {max(gpus + 1, 2)} processes with a GPU each, but this machine has {gpus} GPU" in refused.stdout
+    assert "Loaded " not in refused.stdout and not (tmp_path / "run").exists()  # no model, no output folder
+
+
 def load_script():
     sys.path.insert(0, str(SCRIPT.parent))
     try:

@@ -24,6 +24,7 @@ from trl import SFTConfig, SFTTrainer
 from helpers import models
 from helpers.data import datasets
 from helpers.env import ROOT
+from helpers.errors import CourseError
 from helpers.train import lora, recipe
 from tools import nbcheck
 
@@ -78,7 +79,7 @@ def test_the_training_benchmark_measures_the_recipe_itself(tmp_path, monkeypatch
     calls = []
     monkeypatch.setattr(lora, "make_trainer", lambda *args, **kwargs: calls.append((args, kwargs)))
     bench.recipe_trainer([{"messages": []}], tmp_path, 8, 4)
-    assert calls == [(([{"messages": []}], 8), {"batch_size": 4, "output_dir": tmp_path, "seed": bench.SEED})]
+    assert calls == [(([{"messages": []}], 8), {"batch_size": 4, "output_dir": tmp_path, "seed": bench.SEED, "model_id": ""})]
     assert bench.SEED == SFTConfig.__dataclass_fields__["seed"].default
 
 
@@ -157,20 +158,68 @@ def test_speed_up_leaves_the_head_to_trl_where_trl_transforms_the_logits_or_adds
     assert fast_metrics["entropy"] == pytest.approx(metrics["entropy"], rel=1e-6)
 
 
-def test_speed_up_twice_or_after_a_failed_training_still_restores_the_models_attention(tmp_path):
+def test_a_failed_training_restores_the_models_attention_and_a_second_trainer_is_sped_up_too(tmp_path):
     class Fail(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             raise RuntimeError("a cell interrupted")
 
-    trainer = recipe.speed_up(tiny_trainer(tmp_path, datasets.load_split("train", limit=8), True))
+    seen = []
+
+    class Spy(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            seen.append(model.get_base_model().config._attn_implementation)
+
+    trainer = recipe.speed_up(tiny_trainer(tmp_path, datasets.load_split("train", limit=8), True))  # twice: no harm
     model = trainer.model.get_base_model()
     trainer.add_callback(Fail())
     with pytest.raises(RuntimeError, match="interrupted"):
         trainer.train()
-    assert model.config._attn_implementation == "eager"  # left as it was when the step failed
-    trainer.pop_callback(Fail)
-    trainer.train()
-    assert model.config._attn_implementation == "sdpa"
+    assert model.config._attn_implementation == "sdpa"  # put back although the step failed
+    second = recipe.speed_up(SFTTrainer(model=trainer.model, args=trainer.args, train_dataset=trainer.train_dataset,
+                                        processing_class=trainer.processing_class, callbacks=[Spy()]))
+    second.train()
+    assert seen == ["eager", "eager"] and model.config._attn_implementation == "sdpa"
+
+
+def test_compiled_layers_learn_the_same_and_generation_gets_the_layers_own_forward_back(tmp_path):
+    rows = datasets.load_split("train", limit=4)
+    loss, _, grads, *_ = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, False))
+    trainer = tiny_trainer(tmp_path, rows, False)
+    layers = recipe.decoder_layers(trainer.model.get_base_model())
+    assert [type(layer).__name__ for layer in layers] == ["LlamaDecoderLayer"] * 2
+    enter, leave = recipe.compiled_layers(trainer.model.get_base_model(), backend="eager")  # Dynamo, no code generation
+    enter()
+    assert all("forward" in layer.__dict__ for layer in layers)
+    compiled_loss, _, compiled_grads, *_ = loss_gradients_and_flops(trainer)
+    leave()
+    assert not any("forward" in layer.__dict__ for layer in layers)
+    torch.testing.assert_close(compiled_loss, loss, rtol=1e-5, atol=1e-5)
+    for name, grad in grads.items():
+        torch.testing.assert_close(compiled_grads[name], grad, rtol=1e-4, atol=1e-7, msg=name)
+
+
+def test_a_gpu_out_of_memory_error_names_the_batch_size_to_try(tmp_path):
+    class OutOfMemory(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    trainer = tiny_trainer(tmp_path, datasets.load_split("train", limit=8), True)
+    trainer.add_callback(OutOfMemory())
+    with pytest.raises(CourseError) as err:
+        trainer.train()
+    assert ("per_device_train_batch_size=4" in str(err.value)
+            and "Try per_device_train_batch_size=2 with gradient_accumulation_steps=2" in str(err.value))
+    assert isinstance(err.value.__cause__, torch.cuda.OutOfMemoryError)
+
+
+def test_checkpointing_goes_only_where_the_largest_batch_fits(tmp_path, monkeypatch):
+    trainer = tiny_trainer(tmp_path, datasets.load_split("train", limit=8), False)
+    model = trainer.model.get_base_model()
+    longest = max(len(ids) for ids in trainer.train_dataset["input_ids"])
+    budget = recipe.activation_gib(model.config, 4 * longest) / recipe.ACTIVATION_MEMORY_SHARE  # batches of 4
+    for free, needed in ((budget * 1.01, False), (budget * 0.99, True)):
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda free=free: (int(free * 2**30), 80 * 2**30))
+        assert recipe.checkpointing_needed(trainer, model)[0] is needed
 
 
 def test_the_parity_instrument_changes_only_the_optimizer_and_the_precision(tmp_path):

@@ -5,17 +5,21 @@ of notebooks 01 and 02 (`helpers.train.lora.train`) and the training benchmark b
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import importlib.util
 import types
 import weakref
 from pathlib import Path
 
 import torch
+from accelerate.utils import DistributedType
 from peft import LoraConfig, PeftModel
-from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.utils import FusedCausalLMOutput
+
+from helpers.errors import CourseError
 
 LEARNING_RATE = 1e-3  # LoRA tolerates a high rate on a small model; about 2e-4 for 7B-class models
 # A dry run's short schedule (40 steps of 8) learns more at twice the rate: with seeds 42 and 7,
@@ -82,33 +86,181 @@ def differences(config, reference) -> list[str]:
 SCALED_LOGITS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
 # Labelled positions x vocabulary above which TRL's tiled head is used: its tiles need less memory.
 MAX_HEAD_ELEMENTS = 2**26
-_SPED_UP: weakref.WeakSet = weakref.WeakSet()  # models speed_up has changed already
+# On a GPU, compiling the decoder layers costs seconds once (measured by benchmarks/train_throughput.py) and
+# then saves most of each step's fixed host time; a run this short does not earn it back.
+COMPILE_MIN_STEPS = 100
+# Activations must fit in this share of the GPU memory left after loading, for checkpointing to go.
+ACTIVATION_MEMORY_SHARE = 0.6
+_SPED_UP: weakref.WeakSet = weakref.WeakSet()  # models whose forward speed_up has patched already
 
 
 def speed_up(trainer: SFTTrainer) -> SFTTrainer:
-    """Make a trainer built with this recipe train faster on a CPU; what it learns is unchanged (the
-    losses and gradients of TRL's own path; see tests/test_recipe.py). Measured with
-    benchmarks/train_throughput.py.
+    """Make a trainer built with this recipe train faster on the device at hand; what it learns is
+    unchanged (the same loss and gradients: tests/test_recipe.py). Measured by benchmarks/train_throughput.py.
 
-    - The LM head and the loss run only at the positions that carry loss. On a CPU TRL computes them for
+    On a CPU:
+    - The LM head and the loss run only at the positions that carry loss. TRL computes them there for
       every position, over the whole vocabulary, although only the answer, about an eighth of each
       example, has labels: that was half of each training step. Models whose logits TRL scales or caps,
       mixtures of experts (router loss) and very long answers keep TRL's head.
     - Attention is computed the plain way ("eager") while training: on a CPU, PyTorch's fused attention
       is slow to differentiate at the course's lengths (about 100 tokens). Generation keeps the model's
-      own attention, which is faster there; if training raises, the next training restores it.
-    On a GPU it changes nothing: TRL already computes the head only where there are labels."""
-    if trainer.args.device.type != "cpu":
+      own attention, which is faster there.
+    On a CUDA GPU (one process, or plain data parallelism), where a step's time is mostly the host
+    launching small kernels one by one:
+    - Activation checkpointing is turned off when the largest batch's activations fit in the memory left
+      (`checkpointing_needed`): recomputing the forward pass costs half the useful work again.
+    - For runs of COMPILE_MIN_STEPS steps or more, each decoder layer is compiled (`torch.compile`, one
+      compilation shared by all layers): its norms, rotary embedding, activation and LoRA additions become a
+      few fused kernels, and the host launches a layer at a time instead of an operation at a time.
+    - A GPU out-of-memory error names the batch size to try instead.
+    Whatever a training changes is put back when it ends, also when it fails or is interrupted."""
+    if getattr(trainer.train, "sped_up", False):
         return trainer
     model = trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model
-    if model in _SPED_UP:
-        return trainer
-    _SPED_UP.add(model)
-    config = model.config.get_text_config()
-    if not any(getattr(config, name, None) is not None for name in SCALED_LOGITS):
-        _score_labelled_positions_only(model)
-    trainer.add_callback(_EagerAttentionWhileTraining(model))
+    device = trainer.args.device.type
+    during = []  # (enter, leave) pairs applied around each training
+    if device == "cpu":
+        config = model.config.get_text_config()
+        if model not in _SPED_UP and not any(getattr(config, name, None) is not None for name in SCALED_LOGITS):
+            _score_labelled_positions_only(model)
+        _SPED_UP.add(model)
+        during.append(_attention_while_training(model, "eager"))
+    elif device == "cuda" and trainer.accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_GPU):
+        notes = []
+        if _checkpointing_on(trainer.args):
+            needed, activations, free = checkpointing_needed(trainer, model)
+            if not needed:
+                _set_checkpointing(trainer, model, False)
+                notes.append(f"activation checkpointing off (activations about {activations:.1f} GiB, "
+                             f"{free:.1f} GiB free)")
+        if not _checkpointing_on(trainer.args) and trainer.args.max_steps >= COMPILE_MIN_STEPS and _can_compile():
+            during.append(compiled_layers(model))
+            notes.append("decoder layers compiled while training")
+        if notes:
+            print(f"speed_up on {torch.cuda.get_device_name()}: {'; '.join(notes)}", flush=True)
+    _wrap_train(trainer, during)
     return trainer
+
+
+def _wrap_train(trainer, during) -> None:
+    """trainer.train with each (enter, leave) pair around it, left in reverse order whatever happens, and a GPU
+    out-of-memory error turned into one that says what to change."""
+    train = trainer.train
+
+    @functools.wraps(train)
+    def wrapped(*args, **kwargs):
+        with contextlib.ExitStack() as stack:
+            for enter, leave in during:
+                enter()
+                stack.callback(leave)
+            try:
+                return train(*args, **kwargs)
+            except torch.cuda.OutOfMemoryError as err:
+                raise CourseError(out_of_memory_advice(trainer.args)) from err
+
+    wrapped.sped_up = True
+    trainer.train = wrapped
+
+
+def out_of_memory_advice(args) -> str:
+    """What to change after a GPU out-of-memory error: half the batch with twice the accumulation (the same
+    examples per optimizer step), or checkpointing."""
+    batch, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
+    used = ""
+    if torch.cuda.is_available():
+        peak, total = torch.cuda.max_memory_allocated(), torch.cuda.get_device_properties(0).total_memory
+        used = f" ({peak / 2**30:.1f} of {total / 2**30:.1f} GiB at the peak)"
+        torch.cuda.empty_cache()
+    tries = [f"per_device_train_batch_size={batch // 2} with gradient_accumulation_steps={2 * accumulation} "
+             "(the same examples per optimizer step)"] if batch > 1 else []
+    if not _checkpointing_on(args):
+        tries.append("activation_checkpointing=True")
+    tries.append("a shorter max_length, or a 4-bit model (models.load_model(..., quantize=True))")
+    return (f"The GPU ran out of memory training with per_device_train_batch_size={batch}{used}. "
+            f"Try {'; or '.join(tries)}.")
+
+
+def _checkpointing_on(args) -> bool:
+    return bool(getattr(args, "activation_checkpointing", False) or getattr(args, "gradient_checkpointing", False))
+
+
+def _set_checkpointing(trainer, model, on: bool) -> None:
+    """Turn activation checkpointing on or off in the arguments (transformers 5 names it activation_checkpointing,
+    earlier releases gradient_checkpointing) and on a model that has it already."""
+    for name in ("activation_checkpointing", "gradient_checkpointing"):
+        if hasattr(trainer.args, name):
+            setattr(trainer.args, name, on)
+    if not on and getattr(model, "is_gradient_checkpointing", False):
+        model.gradient_checkpointing_disable()
+
+
+def activation_gib(config, tokens: int, dtype_bytes: int = 2) -> float:
+    """GiB of activations a LoRA training step keeps for the backward pass without checkpointing, for a
+    decoder of Llama's shape: per token and layer about 10 x hidden + 4 x intermediate values (norm inputs and
+    outputs, queries, keys, values, attention output, the MLP's three projections), plus the norms' float32
+    copies. An upper bound for the course's models; measured against the real peak by the GPU check."""
+    config = config.get_text_config()
+    hidden = config.hidden_size
+    intermediate = getattr(config, "intermediate_size", None) or 4 * hidden
+    per_token_layer = (10 * hidden + 4 * intermediate) * dtype_bytes + 2 * hidden * 4
+    return config.num_hidden_layers * tokens * per_token_layer / 2**30
+
+
+def checkpointing_needed(trainer, model) -> tuple[bool, float, float]:
+    """Whether the largest batch of this trainer's data would not fit in the GPU memory left without activation
+    checkpointing; with the activations' and the free GiB."""
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]] if trainer.train_dataset is not None else []
+    longest = min(max(lengths, default=trainer.args.max_length or 512), trainer.args.max_length or 10**9)
+    activations = activation_gib(model.config, trainer.args.per_device_train_batch_size * longest)
+    free = torch.cuda.mem_get_info()[0] / 2**30
+    return activations > ACTIVATION_MEMORY_SHARE * free, activations, free
+
+
+def _can_compile() -> bool:
+    """torch.compile's GPU code needs Triton and a GPU it supports (compute capability 7.0 or more)."""
+    if importlib.util.find_spec("triton") is None or torch.cuda.get_device_capability() < (7, 0):
+        return False
+    torch._dynamo.config.suppress_errors = True  # a layer the compiler fails on runs as it is
+    return True
+
+
+def decoder_layers(model) -> list[torch.nn.Module]:
+    """The repeated blocks of a transformers model: the modules whose class the model keeps whole when it is
+    split over devices (`_no_split_modules`), or else the longest list of modules of one class."""
+    names = set(getattr(model, "_no_split_modules", None) or [])
+    layers = [m for m in model.modules() if type(m).__name__ in names]
+    if layers:
+        return layers
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len({type(c) for c in m}) == 1]
+    return list(max(lists, key=len, default=[]))
+
+
+def compiled_layers(model, backend: str = "inductor"):
+    """Each decoder layer's forward compiled while training (dynamic shapes: the batches' lengths vary), and
+    its own forward back afterwards, so that generation runs as before."""
+    saved = {}
+
+    def enter():
+        for layer in decoder_layers(model):
+            saved[layer] = layer.__dict__.get("forward")
+            layer.forward = torch.compile(layer.forward, backend=backend, dynamic=True)
+
+    def leave():
+        for layer, forward in saved.items():
+            if forward is None:
+                del layer.forward
+            else:
+                layer.forward = forward
+        saved.clear()
+
+    return enter, leave
+
+
+def _attention_while_training(model, implementation: str):
+    """The given attention from the start of a training to its end, then the model's own again."""
+    own = model.config._attn_implementation
+    return (lambda: model.set_attn_implementation(implementation)), (lambda: model.set_attn_implementation(own))
 
 
 def _score_labelled_positions_only(model) -> None:
@@ -144,16 +296,3 @@ def _score_labelled_positions_only(model) -> None:
                                    is_top1=spread(is_top1), label_mask=mask)
 
     model.forward = types.MethodType(forward, model)
-
-
-class _EagerAttentionWhileTraining(TrainerCallback):
-    """Eager attention from the first training step to the last, then the model's own again."""
-
-    def __init__(self, model):
-        self.model, self.own = model, model.config._attn_implementation
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.model.set_attn_implementation("eager")
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self.model.set_attn_implementation(self.own)
