@@ -14,7 +14,7 @@ LC_STAMP := $(LC_VENV)/.installed
 LC_VERSION := 0.3.36
 LC_SDIST := $(LC_VENV)/src/llama_cpp_python-$(LC_VERSION).tar.gz
 
-.PHONY: install autotrain llamacpp vllm scale-cpu run test test-fast bench data validate clean-notebooks clean
+.PHONY: install autotrain llamacpp vllm scale-cpu gpu-check gpu-bundle run test test-fast bench data validate clean-notebooks clean
 
 install: $(STAMP)
 
@@ -62,6 +62,16 @@ vllm:
 	test -x .venv-vllm/bin/python || $(PYTHON) -m venv .venv-vllm
 	.venv-vllm/bin/python -m pip install -q --upgrade pip
 	.venv-vllm/bin/python -m pip install -q vllm==0.33.0
+
+## Every GPU path of the course on a CUDA machine, one report: runs/gpu-check/report.json (README, "The GPU check").
+## It runs with the course's .venv where there is one, else with the machine's python3 and the wheels in .whl/.
+GPU_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+gpu-check:
+	$(GPU_PY) -m tools.gpu_check run
+
+## What a GPU machine without network needs beside the checkout: .whl/ (wheels) and .gpu-bundle/ (tokenizer files)
+gpu-bundle: $(STAMP)
+	$(PY) -m tools.gpu_check bundle
 
 ## Every walkthrough end to end, offline, dry run; executed copies and summary under runs/
 run: $(STAMP) $(AT_STAMP) $(LC_STAMP)

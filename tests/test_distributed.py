@@ -96,6 +96,27 @@ def test_a_config_that_asks_for_more_gpus_than_the_machine_has_is_refused_before
     assert "Loaded " not in refused.stdout and not (tmp_path / "run").exists()  # no model, no output folder
 
 
+def test_fsdp2_really_shards_over_gloo_and_reproduces_one_process(tiny_model_dir, tmp_path):
+    """accelerate runs FSDP configs as DDP on CPUs; the instrument applies FSDP2's fully_shard itself."""
+    instrument = ["-m", "helpers.train.distributed", "--model_id", str(tiny_model_dir), "--max_steps", "4",
+                  "--global_batch", "4"]
+    one = launch([sys.executable, *instrument, "--output_dir", str(tmp_path / "one")], tmp_path)
+    two = launch([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *instrument,
+                  "--output_dir", str(tmp_path / "two")], tmp_path, {"CUDA_VISIBLE_DEVICES": ""})
+    assert one.returncode == 0 and two.returncode == 0, one.stdout[-3000:] + two.stdout[-3000:]
+    single, sharded = (json.loads((tmp_path / run / "report.json").read_text()) for run in ("one", "two"))
+    assert (sharded["world_size"], sharded["backend"], sharded["sharding"]) == (2, "gloo", "FSDP2 fully_shard")
+    for rank in sharded["ranks"]:  # each rank holds half of every kind of parameter, not a copy
+        for kind in ("frozen", "trainable"):
+            assert rank["held"][kind] == pytest.approx(rank["total"][kind] / 2, rel=0.02), (rank, kind)
+    assert single["ranks"][0]["held"] == single["ranks"][0]["total"]
+    assert max(abs(a - b) for a, b in zip(single["losses"], sharded["losses"], strict=True)) < 1e-5
+    a, b = (load_file(tmp_path / run / "adapter" / "adapter_model.safetensors") for run in ("one", "two"))
+    assert a.keys() == b.keys() and max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    assert max(v.abs().max().item() for k, v in a.items() if "lora_B" in k) > 1e-4  # the adapters did move
+    assert "did not run forward before backward" not in two.stdout  # the tied LM head, read by TRL's head
+
+
 def load_script():
     sys.path.insert(0, str(SCRIPT.parent))
     try:

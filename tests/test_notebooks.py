@@ -191,6 +191,8 @@ def expectations_06(m):
     assert m["max_loss_difference"] < 1e-4
     assert m["max_adapter_difference"] < 1e-6 and m["adapter_moved"] > 1e-4  # B (zero at first) moved 100x further
     assert 0.01 < m["lora_fraction"] < 0.1
+    assert all(0.45 < share < 0.55 for share in m["fsdp2_share_per_rank"])  # FSDP2: half the model on each rank
+    assert m["fsdp2_max_loss_difference"] < 1e-4 and m["fsdp2_max_adapter_difference"] < 1e-6
 
 
 HEADLINE_METRIC = {"00-should-you-fine-tune": "execution_accuracy", "01-openai": "f1", "02-azure-openai": "in_voice",

@@ -314,7 +314,7 @@ def notebook_lane(out: Path, timeout: float) -> dict:
 
 def benchmark_step(out: Path, timeout: float, large: bool) -> dict:
     results = {}
-    runs = [("benchmark_embedded", ["--batch-sizes", "8,32"])]
+    runs = [("benchmark_embedded", ["--batch-sizes", "8,32", "--warmup", "2", "--steps", "6"])]
     if large:  # a 1.7B model trains for thousands of steps: the recipe compiles there (COMPILE_MIN_STEPS)
         runs.append(("benchmark_1.7b", ["--config", str(ROOT / "configs/models/SmolLM2-1.7B.json"), "--batch-sizes",
                                         "256", "--run-steps", "2000", "--warmup", "4", "--steps", "6"]))
@@ -385,7 +385,7 @@ def make_trainer_step(out: Path) -> dict:
     torch.cuda.reset_peak_memory_stats()
     trainer = lora.train(rows, 20, batch_size=8, seed=42, quiet=True, output_dir=out / "make-trainer")
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    result["short"] = {"bf16": trainer.args.bf16, "activation_checkpointing": recipe._checkpointing_on(trainer.args),
+    result["short"] = {"bf16": trainer.args.bf16, "activation_checkpointing": recipe.checkpointing_on(trainer.args),
                        "attention": trainer.model.get_base_model().config._attn_implementation,
                        "first_loss": losses[0], "last_loss": losses[-1],
                        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}

@@ -68,3 +68,130 @@ def memory_per_gpu(parameters: float, trainable: float, gpus: int) -> pd.DataFra
             "ZeRO-2 (gradients and optimizer sharded)": weights + (grads + optim) / gpus,
             "ZeRO-3 / FSDP full shard (everything sharded)": (weights + grads + optim) / gpus}
     return pd.Series({k: v / 2**30 for k, v in ways.items()}, name=f"GiB per GPU, {gpus} GPUs").to_frame()
+
+
+def what_each_rank_holds(ddp: dict, sharded: dict) -> pd.DataFrame:
+    """Parameters each rank holds, from a DDP launch's report (scripts/sft.py: a full copy on every rank) and a
+    sharded one's (`sharded_parity`: each rank's shards), with their float32 size and share of the model."""
+    trainable, total = ddp["parameters"]["trainable"], ddp["parameters"]["total"]
+    rows = {(f"DDP ({ddp['world_size']} processes)", f"rank {r}"): {"frozen": total - trainable, "trainable": trainable}
+            for r in range(ddp["world_size"])}
+    for rank in sorted(sharded["ranks"], key=lambda r: r["rank"]):
+        rows[(f"FSDP2 ({sharded['world_size']} processes)", f"rank {rank['rank']}")] = rank["held"]
+    table = pd.DataFrame(rows).T
+    held = table["frozen"] + table["trainable"]
+    table["share of the model"] = (held / total).map("{:.0%}".format)
+    table["MB (float32)"] = (held * 4 / 1e6).round(1)
+    return table
+
+
+# ---------------------------------------------------------------- FSDP2 on CPU processes, as an instrument
+# accelerate runs an FSDP config on CPUs as plain data parallelism, so the sharding itself is never exercised
+# there. This instrument applies FSDP2 (`fully_shard`) itself, to the recipe's model over gloo, and trains a few
+# steps in parity mode (SGD, float32), to show what each rank holds and that sharded training is the training
+# of one process. The trainer is the recipe's (data, collation, TRL's loss with its fused LM head); only the
+# loop is written out, because accelerate's own loop would wrap the model in DDP on CPUs.
+
+def _held(model) -> dict:
+    """Parameters this rank holds (its shards), and the model's totals, frozen and trainable apart."""
+    held, total = {"frozen": 0, "trainable": 0}, {"frozen": 0, "trainable": 0}
+    for p in model.parameters():
+        kind = "trainable" if p.requires_grad else "frozen"
+        held[kind] += p.to_local().numel() if hasattr(p, "to_local") else p.numel()
+        total[kind] += p.numel()
+    return {"held": held, "total": total}
+
+
+def sharded_parity(output_dir: str, model_id: str = "", max_steps: int = 6, global_batch: int = 4,
+                   learning_rate: float = 2e-3, seed: int = 42) -> dict:
+    """Train `max_steps` parity steps on every process of the launch (torchrun, gloo), the model sharded with
+    FSDP2 when there are several: each decoder layer one unit, the tied embedding and LM head one unit (as
+    accelerate groups tied weights), the rest the root's. Writes report.json and the gathered adapter."""
+    import datasets as hf_datasets
+    import torch
+    import torch.distributed as dist
+    from trl import SFTTrainer
+
+    from helpers import models
+    from helpers.data import datasets
+    from helpers.train import recipe
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    args = recipe.for_parity(recipe.sft_config(Path(output_dir) / "checkpoints", max_steps, global_batch // world,
+                                               learning_rate, seed, disable_tqdm=True))
+    args.device  # noqa: B018 - sets up the process group before the model loads
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    model, tokenizer = models.load_model(model_id)
+    hf_datasets.disable_progress_bars()
+    trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.to_prompt_completion(datasets.load_split("train")),
+                         processing_class=tokenizer, peft_config=recipe.lora_config())
+    peft_model, base = trainer.model, trainer.model.get_base_model()
+    if world > 1:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        mesh = init_device_mesh("cpu", (world,))
+        for layer in recipe.decoder_layers(base):
+            fully_shard(layer, mesh=mesh)
+        head, embeddings = base.get_output_embeddings(), base.get_input_embeddings()
+        tied = head.weight is embeddings.weight
+        if tied:  # one parameter, two modules: one unit (TRL's head reads the weight without calling the module)
+            fully_shard([embeddings, head], mesh=mesh)
+        fully_shard(peft_model, mesh=mesh)
+    trainer.model = trainer.model_wrapped = peft_model  # the sharded model gets the trainer's optimizer and schedule
+    trainer.create_optimizer_and_scheduler(max_steps)
+    optimizer, schedule = trainer.optimizer, trainer.lr_scheduler
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    batches, losses = iter(trainer.get_train_dataloader()), []
+    peft_model.train()
+    for step in range(max_steps):
+        batch = next(batches)
+        tokens = (batch["labels"][:, 1:] != -100).sum()  # the loss is a mean over the whole global batch's tokens
+        if world > 1:
+            dist.all_reduce(tokens)
+        loss = trainer.compute_loss(peft_model, batch, num_items_in_batch=tokens)  # x world: ranks' gradients average
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm)  # as the trainer clips (a DTensor-aware norm)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        reported = loss.detach() / world
+        if world > 1:
+            dist.all_reduce(reported)
+        losses.append(reported.item())
+        print({"loss": losses[-1], "step": step + 1}, flush=True)
+    adapter = {name: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().contiguous()
+               for name, p in peft_model.named_parameters() if p.requires_grad}  # gathering is collective
+    holdings = [{"rank": rank, **_held(peft_model)}]
+    if world > 1:
+        gathered = [None] * world
+        dist.all_gather_object(gathered, holdings[0])
+        holdings = gathered
+    report = {"world_size": world, "backend": dist.get_backend() if dist.is_initialized() else None,
+              "sharding": "FSDP2 fully_shard" if world > 1 else "none", "losses": losses, "ranks": holdings,
+              "global_batch": global_batch}
+    if rank == 0:
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        peft_model.save_pretrained(str(out / "adapter"), state_dict=adapter)  # PEFT's names, as scripts/sft.py saves
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    return report
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="FSDP2 on CPU processes, in parity mode (see sharded_parity)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--model_id", default="")
+    parser.add_argument("--max_steps", type=int, default=6)
+    parser.add_argument("--global_batch", type=int, default=4)
+    args = parser.parse_args()
+    sharded_parity(args.output_dir, args.model_id, args.max_steps, args.global_batch)
+
+
+if __name__ == "__main__":
+    main()
