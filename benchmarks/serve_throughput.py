@@ -66,13 +66,13 @@ def main() -> None:
     results = {"in-process generate": measure.in_process(model, tokenizer, rows, args.max_tokens)}
     del model
     results["transformers serve"] = serve(
-        "transformers serve", ["transformers", "serve", str(args.model), "--host", "127.0.0.1", "--port", "{port}",
+        "transformers serve", ["transformers", "serve", str(args.model), "--host", "{host}", "--port", "{port}",
                                "--device", "cpu"], str(args.model), "/health", rows, args, work, tokenizer)
     for outtype in ("f16", "q8_0"):
         gguf = llamacpp.convert(args.model, work / f"model-{outtype}.gguf", outtype)
         results[f"llama.cpp {outtype}"] = {"size_mb": gguf.stat().st_size / 1e6, **serve(
             f"llama.cpp {outtype}", [str(llamacpp.python()), "-m", "llama_cpp.server", "--model", str(gguf),
-                                     "--model_alias", outtype, "--host", "127.0.0.1", "--port", "{port}",
+                                     "--model_alias", outtype, "--host", "{host}", "--port", "{port}",
                                      "--n_threads", str(threads), "--n_threads_batch", str(threads),
                                      "--interrupt_requests", "False"],
             outtype, "/v1/models", rows, args, work, tokenizer)}

@@ -84,15 +84,19 @@ def plot_serving(table: pd.DataFrame, title: str = "Serving the fine-tuned model
     speed = [c for c in table.columns if "tokens/s" in c]
     latency = [c for c in table.columns if "first token" in c]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    table[speed].plot.bar(ax=left, rot=20)
-    left.set(ylabel="generated tokens per second", title="throughput (higher is better)")
-    table[latency].dropna(how="all").plot.bar(ax=right, rot=20)
-    right.set(ylabel="seconds", title="time to first token (lower is better)")
-    for ax in (left, right):
-        for bars in ax.containers:
-            ax.bar_label(bars, fmt="%.3g", fontsize=8)
+    panels = ((left, table[speed]), (right, table[latency].dropna(how="all")))
+    for ax, data in panels:
+        data.plot.bar(ax=ax, rot=20)
+        for bars, column in zip(ax.containers, data.columns, strict=True):  # no bar, no label, where nothing was measured
+            measured = data[column].notna().tolist()
+            for rect, shown in zip(bars, measured, strict=True):
+                rect.set_visible(shown)
+            ax.bar_label(bars, labels=[f"{v:.3g}" if ok else "" for v, ok in zip(data[column], measured, strict=True)],
+                         fontsize=8)
         ax.margins(y=0.15)
         ax.grid(alpha=0.3, axis="y")
+    left.set(ylabel="generated tokens per second", title="throughput (higher is better)")
+    right.set(ylabel="seconds", title="time to first token (lower is better)")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -50,3 +50,18 @@ def test_break_even_plot_crosses_at_the_break_even():
     assert marker.get_xdata()[0] == 100 and prompting.get_xdata()[-1] == 200
     assert tuned.get_ydata()[-1] == 100.0 + 200 * 0.5 and prompting.get_ydata()[-1] == 300
     assert len(fig.axes[1].get_lines()) == 2  # never breaks even: no marker
+
+
+def test_serving_chart_draws_no_bar_for_a_figure_nobody_measured():
+    """In-process generation is measured one request at a time only: its "4 at once" cell is empty, and the
+    chart must show nothing there, not a bar of 0."""
+    from helpers.serve import measure
+
+    lines = {"in-process generate": {"tokens_per_s": 50.0},
+             "transformers serve": {"tokens_per_s": 40.0, "tokens_per_s_x4": 45.0, "ttft_s": 0.2, "ttft_s_x4": 0.5}}
+    fig = plots.plot_serving(measure.table(lines, concurrent=4))
+    throughput = fig.axes[0]
+    visible = [(round(bar.get_height(), 3)) for bar in throughput.patches if bar.get_visible()]
+    assert sorted(visible) == [40.0, 45.0, 50.0]
+    labels = [text.get_text() for text in throughput.texts]
+    assert "0" not in labels and "nan" not in labels and sorted(t for t in labels if t) == ["40", "45", "50"]

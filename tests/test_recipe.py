@@ -130,6 +130,28 @@ def test_speed_up_scores_only_the_labelled_positions_and_learns_the_same(tmp_pat
     assert flops - fast_flops == pytest.approx(head * (positions - 4 - labelled), rel=0.01)
 
 
+def test_a_trl_without_the_fused_head_hook_keeps_trls_own_head_with_a_notice(tmp_path, monkeypatch, capsys):
+    """TRL before 1.15 has no trl.trainer.utils.FusedCausalLMOutput: speed_up must neither fail to import nor
+    patch the head, and the loss is TRL's own."""
+    import trl.trainer.utils
+
+    from helpers import env
+
+    rows = datasets.load_split("train", limit=4)
+    loss, metrics, grads, flops, *_ = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, False))
+    trainer = tiny_trainer(tmp_path, rows, False)
+    monkeypatch.setattr(env, "_notified", set())
+    with monkeypatch.context() as without_hook:
+        without_hook.delattr(trl.trainer.utils, "FusedCausalLMOutput")
+        recipe.speed_up(trainer)
+    assert "has no fused LM head" in capsys.readouterr().out
+    fallback_loss, _, fallback_grads, fallback_flops, *_ = loss_gradients_and_flops(trainer)
+    torch.testing.assert_close(fallback_loss, loss, rtol=1e-6, atol=1e-6)
+    assert fallback_flops == flops  # the head at every position, as TRL computes it
+    for name, grad in grads.items():
+        torch.testing.assert_close(fallback_grads[name], grad, rtol=1e-5, atol=1e-8, msg=name)
+
+
 def test_speed_up_attends_eagerly_while_training_and_restores_the_model_after(tmp_path):
     seen = []
 

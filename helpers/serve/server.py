@@ -5,6 +5,7 @@ or the death of the Python process that started it). Every engine of the course 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -15,14 +16,20 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 from tqdm.auto import tqdm
 
 from helpers import processes
 from helpers.errors import CourseError
 
 HOST = "127.0.0.1"  # never all interfaces: a course server is for this machine only
+LOOPBACK = ("127.", "::1", "::ffff:127.")  # addresses a listening socket may have
+ALL_INTERFACES = ("0.0.0.0", "::", "[::]", "*")
 LOG_TAIL_LINES = 25
 _RUNNING: dict[int, Server] = {}  # by pid: stopped at exit, and by stop_all()
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
 
 class ServerError(CourseError):
@@ -104,13 +111,53 @@ class Server:
         return "\n".join(text.rstrip().splitlines()[-lines:])
 
     def ready(self) -> bool:
-        """One readiness probe: our process is alive and the ready path answers 200 (never through a proxy)."""
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        """One readiness probe: our process is alive, it (or a child of it) listens on our port, and the ready
+        path answers 200 there (never through a proxy). A stale server on the port does not count."""
+        if not self.running() or self.port not in {port for _, port in self.listening()}:
+            return False
         try:
-            with opener.open(self.url + self.ready_path, timeout=2) as reply:
-                return reply.status == 200 and self.running()
+            with _OPENER.open(self.url + self.ready_path, timeout=2) as reply:
+                return reply.status == 200
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             return False
+
+    def listening(self) -> list[tuple[str, int]]:
+        """(address, port) of every TCP socket our process and its children listen on."""
+        try:
+            root = psutil.Process(self.pid)
+            family = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        found = []
+        for proc in family:
+            try:
+                sockets = proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            found += [(c.laddr.ip, c.laddr.port) for c in sockets if c.status == psutil.CONN_LISTEN]
+        return found
+
+    def check_served(self) -> None:
+        """After readiness: every socket the server listens on is on loopback, and an OpenAI-compatible server
+        lists our model. Otherwise stop it and say why."""
+        exposed = [f"{ip}:{port}" for ip, port in self.listening() if not ip.startswith(LOOPBACK)]
+        if exposed:
+            self.stop()
+            raise ServerError(f"{self.name} listens on {', '.join(exposed)}, beyond this machine, although it was told "
+                              f"{HOST}; it was stopped. A course server must bind {HOST} only.")
+        if self.model is None:
+            return
+        try:
+            with _OPENER.open(f"{self.base_url}/models", timeout=10) as reply:
+                served = [m.get("id") for m in json.loads(reply.read()).get("data", [])]
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError) as err:
+            self.stop()
+            raise ServerError(f"{self.name} answered {self.ready_path} but not /v1/models ({err}); it was stopped. "
+                              f"The end of its log ({self.log_path}):\n{self.log_tail()}") from None
+        if self.model not in served:
+            self.stop()
+            raise ServerError(f"{self.name} is up, but /v1/models lists {served}, not {self.model!r}: it serves another "
+                              "model than the one asked for; it was stopped.")
 
     def wait_ready(self, timeout: float) -> float:
         """Poll until ready; seconds from start to ready. A server that exits or stays silent past
@@ -164,24 +211,32 @@ def program(name: str) -> str:
     return found
 
 
-def start(command: list[str], *, name: str, log_path: str | Path, model: str, port: int = 0, ready_path: str = "/health",
-          timeout: float = 180.0, env: dict | None = None, cwd: str | Path | None = None) -> Server:
-    """Start `command` (it must contain "{port}", filled in here) and wait until `ready_path` answers.
-    A bare program name is found as `program` says.
+def start(command: list[str], *, name: str, log_path: str | Path, model: str | None, port: int = 0,
+          ready_path: str = "/health", timeout: float = 180.0, env: dict | None = None,
+          cwd: str | Path | None = None) -> Server:
+    """Start `command` and wait until `ready_path` answers. The command must carry "{host}" and "{port}" where
+    the server takes them: start fills in 127.0.0.1 and a port, and refuses a command without "{host}" or one
+    that names every interface. A bare program name is found as `program` says.
 
-    port=0 picks a free port; a port given explicitly must be free, or the error says which process
-    owns it and how to choose another. The server is stopped if it does not become ready."""
+    Ready means: our process listens on the port, `ready_path` answers 200, every socket it listens on is on
+    loopback, and, where `model` is given (an OpenAI-compatible server), /v1/models lists it. port=0 picks a
+    free port; a port given explicitly must be free, or the error says how to choose another. A server that
+    does not become ready is stopped. Each attempt keeps its own log (`log_path`, then NAME.retry1.log, ...)."""
     _no_proxy_for_localhost()
+    check_host(command)
     if port and port_in_use(port):
         raise ServerError(f"Port {port} on {HOST} is already in use, perhaps by a server an earlier run left. "
                           "Stop it, or pass port=0 to let the course pick a free port.")
+    log_path = Path(log_path)
     for attempt in range(3):  # a port picked free can be taken before the server binds it: pick again
         chosen = port or free_port()
-        argv = [program(command[0])] + [part.replace("{port}", str(chosen)) for part in command[1:]]
-        server = Server(argv, name=name, port=chosen, log_path=log_path, model=model, ready_path=ready_path,
+        argv = [program(command[0])] + [part.replace("{port}", str(chosen)).replace("{host}", HOST) for part in command[1:]]
+        log = log_path if attempt == 0 else log_path.with_name(f"{log_path.stem}.retry{attempt}{log_path.suffix}")
+        server = Server(argv, name=name, port=chosen, log_path=log, model=model, ready_path=ready_path,
                         env=env, cwd=Path(cwd) if cwd else None)
         try:
             server.wait_ready(timeout)
+            server.check_served()
             return server
         except ServerError:
             if port or attempt == 2 or "address already in use" not in server.log_tail().lower():
@@ -190,6 +245,18 @@ def start(command: list[str], *, name: str, log_path: str | Path, model: str, po
             server.stop()
             raise
     raise AssertionError("unreachable")
+
+
+def check_host(command: list[str]) -> None:
+    """A course server's command names its host as "{host}" (filled in with 127.0.0.1), and no address that
+    would open it to every interface."""
+    if not any("{host}" in part for part in command[1:]):
+        raise ServerError(f"{' '.join(command)}: the command carries no host. Write it as \"{{host}}\" where the "
+                          f"server takes its address (for example \"--host\", \"{{host}}\"): the course fills in {HOST}.")
+    wide = [part for part in command[1:] if any(part == a or part.endswith(f"={a}") for a in ALL_INTERFACES)]
+    if wide:
+        raise ServerError(f"{' '.join(command)}: {wide[0]} would open the server to every interface; a course server "
+                          f"binds {HOST} only (write \"{{host}}\").")
 
 
 def stop_all() -> list[int]:

@@ -17,8 +17,8 @@ import torch
 from accelerate.utils import DistributedType
 from peft import LoraConfig, PeftModel
 from trl import SFTConfig, SFTTrainer
-from trl.trainer.utils import FusedCausalLMOutput
 
+from helpers import env
 from helpers.errors import CourseError
 
 LEARNING_RATE = 1e-3  # LoRA tolerates a high rate on a small model; about 2e-4 for 7B-class models
@@ -131,7 +131,12 @@ def speed_up(trainer: SFTTrainer) -> SFTTrainer:
     if device == "cpu":
         config = model.config.get_text_config()
         if model not in _SPED_UP and not any(getattr(config, name, None) is not None for name in SCALED_LOGITS):
-            _score_labelled_positions_only(model)
+            output = fused_output_class()
+            if output is None:  # a TRL without the hook: its own head and loss, slower on a CPU, the same training
+                env.notify("this TRL has no fused LM head (trl.trainer.utils.FusedCausalLMOutput, TRL 1.15 and later), "
+                           "so the trainer computes the head at every position, as TRL does")
+            else:
+                _score_labelled_positions_only(model, output)
         _SPED_UP.add(model)
         during.append(_attention_while_training(model, "eager"))
     elif device == "cuda" and trainer.accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_GPU):
@@ -281,7 +286,15 @@ def _attention_while_training(model, implementation: str):
     return (lambda: model.set_attn_implementation(implementation)), (lambda: model.set_attn_implementation(own))
 
 
-def _score_labelled_positions_only(model) -> None:
+def fused_output_class():
+    """TRL's output type for a forward called with fused_lm_head=True (trl.trainer.utils.FusedCausalLMOutput,
+    new in TRL 1.15), or None in a TRL without it."""
+    from trl.trainer import utils
+
+    return getattr(utils, "FusedCausalLMOutput", None)
+
+
+def _score_labelled_positions_only(model, output_class) -> None:
     """Wrap the forward that TRL's SFTTrainer calls with fused_lm_head=True: the backbone runs on every
     token, the LM head only where the next token's label is not -100, in the dtype TRL's head uses (the
     autocast dtype when autocast is on), and the log-softmax in float32 as TRL's."""
@@ -310,7 +323,7 @@ def _score_labelled_positions_only(model) -> None:
 
         per_token = spread(picked)
         count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-        return FusedCausalLMOutput(loss=-per_token.sum() / count, log_probs=per_token, entropy=spread(entropy),
+        return output_class(loss=-per_token.sum() / count, log_probs=per_token, entropy=spread(entropy),
                                    is_top1=spread(is_top1), label_mask=mask)
 
     model.forward = types.MethodType(forward, model)
