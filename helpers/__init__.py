@@ -1,15 +1,16 @@
 """The course's helper package, laid out by the steps of a fine-tune. Notebooks import the module
 they need from the step they are at:
 
-    from helpers import env, models, plots                     # offline switches; the embedded model; charts
-    from helpers.data import datasets, validate, cost, tokens   # JSONL in and out, checking a file, its bill
-    from helpers.train import recipe, lora, autotrain           # the one LoRA + SFT recipe, training, AutoTrain
-    from helpers.eval import sql, generate, few_shot, break_even, ingredients, persona   # measuring models
-    from helpers.providers import api, jobs, azure, conventions  # OpenAI and Azure OpenAI: clients, jobs, deployments
+    from helpers import env, models, plots, errors, processes   # offline switches; the models; charts; errors; child processes
+    from helpers.data import datasets, chat_format, validate, tokens, cost   # JSONL in and out, the rules, checks, the bill
+    from helpers.train import recipe, lora, distributed, autotrain   # the one LoRA + SFT recipe, training, launches, AutoTrain
+    from helpers.eval import generate, sql, forgetting, few_shot, break_even, ingredients, persona   # measuring models
+    from helpers.serve import server, measure, llamacpp, ollama, vllm   # hosting a model: servers, speed, engines
+    from helpers.providers import api, jobs, azure, conventions, settings, http   # OpenAI and Azure OpenAI
 
 Dry runs talk to the offline API emulator, a package of its own (`emulator/`); maintainer tooling
 lives in `tools/`. Nothing here imports either of them, except `providers.api.offline`, which loads
-the emulator for a dry run.
+the emulator for a dry run. tests/test_architecture.py keeps this map complete.
 """
 
 __version__ = "0.1.0"

@@ -115,3 +115,8 @@ def load_model(model_id: str | None = "", quantize: bool = False):
     print(f"Loaded {model_id or EMBEDDED_NAME} in {time.perf_counter() - start:.1f} s "
           f"({model.num_parameters() / 1e6:.0f}M parameters, {model.dtype}, {model.device})")
     return model, tokenizer
+
+
+def adds_bos(tokenizer) -> bool:
+    """True when tokenizing a text adds a BOS token by itself (llama.cpp and Ollama then add one too)."""
+    return bool(tokenizer.bos_token) and tokenizer("x").input_ids[:1] == [tokenizer.bos_token_id]

@@ -41,8 +41,8 @@ def launch(command: list[str], out, extra_env=None) -> subprocess.CompletedProce
 
 
 def train_args(tiny_model_dir, out, batch: int, *extra: str) -> list[str]:
-    return [str(SCRIPT), "--model_id", str(tiny_model_dir), "--output_dir", str(out), "--max_steps", "4",
-            "--per_device_batch_size", str(batch), "--train_examples", "64", "--parity", *extra]
+    return [str(SCRIPT), "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(out), "--max_steps", "4",
+            "--per_device_train_batch_size", str(batch), "--max_train_samples", "64", "--parity", "--record", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,8 @@ def test_two_ranks_really_train_together_over_gloo(one_and_two):
     assert two["engine"] == "DistributedDataParallel" and two["global_batch"] == 4
     ranks = sorted(two["ranks"], key=lambda r: r["rank"])
     assert set(ranks[0]["examples"]).isdisjoint(ranks[1]["examples"])  # each rank its own half of each batch
-    assert ranks[0]["first_gradient_sum"] == pytest.approx(ranks[1]["first_gradient_sum"], abs=0, rel=1e-12)  # all-reduced
+    assert len(ranks[0]["gradient_sums"]) == 4  # recorded at every optimizer step
+    assert ranks[0]["gradient_sums"] == pytest.approx(ranks[1]["gradient_sums"], abs=0, rel=1e-12)  # all-reduced
 
 
 def test_two_processes_reproduce_one_with_the_same_global_batch(one_and_two):
@@ -71,7 +72,7 @@ def test_two_processes_reproduce_one_with_the_same_global_batch(one_and_two):
     assert max(abs(a - b) for a, b in zip(one["losses"], two["losses"], strict=True)) < 1e-5
     first_batch = set(one["ranks"][0]["examples"][:4])
     assert first_batch == set(two["ranks"][0]["examples"][:2]) | set(two["ranks"][1]["examples"][:2])
-    assert two["ranks"][0]["first_gradient_sum"] == pytest.approx(one["ranks"][0]["first_gradient_sum"], rel=1e-5)
+    assert two["ranks"][0]["gradient_sums"][0] == pytest.approx(one["ranks"][0]["gradient_sums"][0], rel=1e-5)
     a = load_file(one["dir"] / "adapter" / "adapter_model.safetensors")
     b = load_file(two["dir"] / "adapter" / "adapter_model.safetensors")
     assert a.keys() == b.keys() and max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
@@ -98,7 +99,7 @@ def test_a_config_that_asks_for_more_gpus_than_the_machine_has_is_refused_before
 
 def test_fsdp2_really_shards_over_gloo_and_reproduces_one_process(tiny_model_dir, tmp_path):
     """accelerate runs FSDP configs as DDP on CPUs; the instrument applies FSDP2's fully_shard itself."""
-    instrument = ["-m", "helpers.train.distributed", "--model_id", str(tiny_model_dir), "--max_steps", "4",
+    instrument = ["-m", "helpers.train.distributed", "--model_name_or_path", str(tiny_model_dir), "--max_steps", "4",
                   "--global_batch", "4"]
     one = launch([sys.executable, *instrument, "--output_dir", str(tmp_path / "one")], tmp_path)
     two = launch([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *instrument,
@@ -117,15 +118,6 @@ def test_fsdp2_really_shards_over_gloo_and_reproduces_one_process(tiny_model_dir
     assert "did not run forward before backward" not in two.stdout  # the tied LM head, read by TRL's head
 
 
-def load_script():
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import sft
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return sft
-
-
 @pytest.mark.parametrize("processes, distributed, backend", [(1, "DistributedType.DEEPSPEED", "gloo"),
                                                              (1, "DistributedType.NO", None),
                                                              (2, "DistributedType.MULTI_CPU", None)])
@@ -133,17 +125,18 @@ def test_the_script_refuses_when_the_launcher_and_the_trainer_disagree(monkeypat
     """What each rank sees when a DeepSpeed config is launched on CPUs without the CPU switch (seen with
     deepspeed 0.19.8: each rank trains as 1 of 1), when a launcher sets WORLD_SIZE but the trainer runs
     alone, and when two processes never joined a process group."""
-    sft = load_script()
+    from helpers.train import distributed
+
     monkeypatch.setenv("WORLD_SIZE", "2")
     accelerator = SimpleNamespace(num_processes=processes, distributed_type=distributed)
     with mock.patch("torch.distributed.is_initialized", return_value=backend is not None), \
             mock.patch("torch.distributed.get_backend", return_value=backend), \
             pytest.raises(SystemExit, match="launcher started 2 processes, but this one trains as .* not data parallelism"):
-        sft.check_world(accelerator)
+        distributed.check_world(accelerator)
     monkeypatch.setenv("WORLD_SIZE", str(processes))
     with mock.patch("torch.distributed.is_initialized", return_value=True), \
             mock.patch("torch.distributed.get_backend", return_value="gloo"):
-        assert sft.check_world(accelerator)["world_size"] == processes  # agreeing launches pass
+        assert distributed.check_world(accelerator)["world_size"] == processes  # agreeing launches pass
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -211,8 +204,14 @@ class OnGPU:
 
 
 def test_the_batch_record_reads_batches_that_live_on_a_gpu():
-    sft = load_script()
-    trainer = SimpleNamespace(processing_class=SimpleNamespace(pad_token_id=0), training_step=lambda model, inputs: 1.0)
-    seen = sft.batch_fingerprints(trainer)
+    from accelerate.utils import DistributedType
+
+    from helpers.train import distributed
+
+    trainer = SimpleNamespace(processing_class=SimpleNamespace(pad_token_id=0), training_step=lambda model, inputs: 1.0,
+                              accelerator=SimpleNamespace(process_index=0, distributed_type=DistributedType.NO),
+                              add_callback=lambda callback: None)
+    record = distributed.Record(trainer, {})
     assert trainer.training_step(None, {"input_ids": [OnGPU([5, 6, 0]), OnGPU([5, 6]), OnGPU([7, 0])]}) == 1.0
+    seen = record.examples
     assert len(seen) == 3 and seen[0] == seen[1] != seen[2]  # padding left out of the digest

@@ -228,7 +228,7 @@ def step_command(name: str, out: Path) -> list[str]:
 
 def launch_command(config: str, out_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "configs/accelerate" / config),
-            *extra, str(ROOT / "scripts/sft.py"), "--output_dir", str(out_dir), "--max_steps", "40", "--merge"]
+            *extra, str(ROOT / "scripts/sft.py"), "--output_dir", str(out_dir), "--max_steps", "40", "--merge", "--record"]
 
 
 def sft_summary(out_dir: Path) -> dict:

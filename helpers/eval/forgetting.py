@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from helpers import models
 from helpers.data.datasets import GENERAL, answer, question, read_jsonl
 from helpers.eval import generate
 
@@ -56,7 +57,7 @@ def text_loss(model, tokenizer, text: str | None = None, window: int = WINDOW) -
     ids = tokenizer(general_text() if text is None else text, add_special_tokens=False,
                     return_tensors="pt").input_ids[0]
     bos = tokenizer.bos_token_id
-    starts_with_bos = bos is not None and tokenizer("a").input_ids[:1] == [bos]
+    starts_with_bos = models.adds_bos(tokenizer)
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(ids), window):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from helpers import models
 from helpers.errors import CourseError
 
 # Placeholders no real message contains: the chat template is rendered with them to see what it puts
@@ -50,11 +51,6 @@ def _strip(text: str, prefix: str, what: str) -> str:
     return text[len(prefix):]
 
 
-def adds_bos(tokenizer) -> bool:
-    """True when tokenizing adds a BOS token by itself, as llama.cpp and Ollama then do too."""
-    return bool(tokenizer.bos_token) and tokenizer("x").input_ids[:1] == [tokenizer.bos_token_id]
-
-
 def pieces(tokenizer) -> dict[str, str]:
     """What the chat template writes before and after each role's message, what it writes when there is
     no system message (many insert a default one), and the prompt that asks for the reply."""
@@ -77,7 +73,7 @@ def pieces(tokenizer) -> dict[str, str]:
              "system_end": between[0][:len(between[0]) - len(user_start)], "user_start": user_start,
              "user_end": user_end, "assistant_start": _strip(between[1], user_end, "after a question"),
              "assistant_end": assistant_end, "reply": _strip(_after(full, USER2), user_end, "before the reply")}
-    if adds_bos(tokenizer):  # the runner adds the BOS token: written here too, the model would read two
+    if models.adds_bos(tokenizer):  # the runner adds the BOS token: written here too, the model would read two
         for key in ("no_system", "system_start"):
             found[key] = found[key].removeprefix(tokenizer.bos_token)
     return found
@@ -231,7 +227,7 @@ def check(modelfile_path: str | Path, tokenizer, generation_config=None) -> dict
     each of PROBES, and its stop tokens must include every end token. Returns what was checked; raises
     a CourseError naming the first difference."""
     go_template, stops = parse(Path(modelfile_path).read_text())
-    bos = tokenizer.bos_token if adds_bos(tokenizer) else ""
+    bos = tokenizer.bos_token if models.adds_bos(tokenizer) else ""
     for case, messages in PROBES.items():
         expected = _chat(tokenizer, messages, True)
         expected = expected.removeprefix(bos) if bos else expected

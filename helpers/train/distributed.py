@@ -1,9 +1,11 @@
-"""Training on several processes: launching the course's training script (scripts/sft.py) from a
-notebook with a progress bar, reading what each launch reports, and the memory arithmetic that says
-which way of sharing the work across GPUs a model needs."""
+"""Training on several processes: the checks scripts/sft.py makes before it loads and before it trains,
+the instrument that records what each rank did (`--record`), launching the script from a notebook with a
+progress bar, FSDP2 shown on CPU processes (`sharded_parity`), and the memory arithmetic that says which
+way of sharing the work across GPUs a model needs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,6 +23,118 @@ from helpers.errors import CourseError
 SCRIPT = ROOT / "scripts" / "sft.py"
 CONFIGS = ROOT / "configs" / "accelerate"
 LOGGED_STEP = re.compile(r"\{'loss': ")  # the Trainer prints one such line per logged step (every step here)
+
+
+def check_gpus() -> None:
+    """Before anything loads: a launch that gives each process a GPU needs as many GPUs as processes on this
+    machine (otherwise the extra ranks fail at their first CUDA call, after minutes of loading)."""
+    import torch
+
+    processes_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if processes_here == 1 or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
+        return
+    gpus = torch.cuda.device_count()
+    if processes_here > gpus:
+        raise SystemExit(
+            f"This launch starts {processes_here} processes with a GPU each, but this machine has {gpus} GPU"
+            f"{'s' if gpus != 1 else ''}. Launch with --num_processes {max(gpus, 1)} (or set num_processes in the "
+            "config), or, to train on CPUs, with ACCELERATE_USE_CPU=1 and configs/accelerate/cpu_ddp.yaml.")
+
+
+def check_world(accelerator) -> dict:
+    """The launcher's process count must be the trainer's, and several processes must really be
+    distributed: otherwise the run is one process, or several unrelated trainings."""
+    import torch
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    world = {"launcher_world_size": launched, "world_size": accelerator.num_processes,
+             "distributed_type": str(accelerator.distributed_type),
+             "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None}
+    requested = next((name for name in ("DEEPSPEED", "FSDP") if os.environ.get(f"ACCELERATE_USE_{name}") == "true"), None)
+    if requested and requested not in world["distributed_type"]:
+        world["note"] = (f"the launch config asks for {requested}, but this runs as {world['distributed_type']}: on CPUs "
+                         "accelerate runs DeepSpeed and FSDP configs as plain data parallelism, so this checks the launch, "
+                         "not the sharding (python -m helpers.train.distributed shows FSDP2 on CPU processes)")
+        print(world["note"], flush=True)
+    if launched != accelerator.num_processes or (launched > 1 and world["backend"] is None):
+        raise SystemExit(
+            f"The launcher started {launched} processes, but this one trains as {accelerator.num_processes} of "
+            f"{world['distributed_type']} (backend {world['backend']}): these would be {launched} unrelated trainings, "
+            "not data parallelism. On CPUs launch with ACCELERATE_USE_CPU=1 (and --multi_gpu); on GPUs check "
+            "that each process sees its own GPU.")
+    return world
+
+
+class Record:
+    """What scripts/sft.py --record measures on each rank, as a callback and a wrapped training step: the time of
+    every step, a digest of every example the rank trains on, and at every optimizer step, under plain data
+    parallelism, the sum of the adapter's gradient after the all-reduce (with ZeRO or FSDP each rank holds only
+    a shard of it, or none). `write` gathers the ranks' records (a collective call) into report.json."""
+
+    def __init__(self, trainer, world: dict, fail_on_rank: int = -1):
+        from accelerate.utils import DistributedType
+        from transformers import TrainerCallback
+
+        self.trainer, self.world, self.fail_on_rank = trainer, world, fail_on_rank
+        self.rank = trainer.accelerator.process_index
+        self.whole_gradients = trainer.accelerator.distributed_type in (
+            DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+        self.step_seconds, self.gradient_sums, self.examples, self.started = [], [], [], None
+        record = self
+
+        class Callback(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                record.started = time.perf_counter()
+                if state.global_step == 0 and record.rank == record.fail_on_rank:
+                    raise RuntimeError(f"rank {record.rank} failed on purpose (--fail_on_rank {record.fail_on_rank})")
+
+            def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+                if record.whole_gradients:
+                    import torch
+
+                    grads = [p.grad.detach().double().flatten() for p in model.parameters() if p.grad is not None]
+                    record.gradient_sums.append(torch.cat(grads).sum().item() if grads else None)
+
+            def on_step_end(self, args, state, control, **kwargs):
+                record.step_seconds.append(time.perf_counter() - record.started)
+
+        trainer.add_callback(Callback())
+        step = trainer.training_step
+
+        def training_step(model, inputs, *args, **kwargs):
+            for row in inputs["input_ids"]:
+                tokens = row[row != trainer.processing_class.pad_token_id].cpu().numpy()  # on a GPU, the batch is there
+                self.examples.append(hashlib.sha1(tokens.tobytes()).hexdigest()[:12])
+            return step(model, inputs, *args, **kwargs)
+
+        trainer.training_step = training_step
+
+    def write(self, path: Path, args) -> dict:
+        """Gather every rank's record (all ranks call this) and write the report on the main process."""
+        from dataclasses import asdict
+
+        from accelerate.utils import gather_object
+
+        trainer = self.trainer
+        ranks = gather_object([{"rank": self.rank, "examples": self.examples, "gradient_sums": self.gradient_sums}])
+        trainable, total = trainer.model.get_nb_trainable_parameters()
+        report = {**self.world, "engine": type(trainer.model_wrapped).__name__, "args": asdict(args),
+                  "global_batch": args.per_device_train_batch_size * trainer.accelerator.num_processes,
+                  "parameters": {"trainable": trainable, "total": total},
+                  "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
+                  "step_seconds": self.step_seconds, "ranks": ranks}
+        if trainer.accelerator.is_main_process:
+            Path(path).write_text(json.dumps(report, indent=2) + "\n")
+        return report
+
+
+def finish(accelerator) -> None:
+    """End a launch once its trainer is gone: with the trainer still alive, a gloo rank can hang forever on exit."""
+    import gc
+
+    accelerator.free_memory()
+    gc.collect()
+    accelerator.end_training()
 
 
 def run(command: list[str], out_dir: str | Path, steps: int, env: dict | None = None, timeout: float = 900,
@@ -103,7 +217,7 @@ def _held(model) -> dict:
 
 
 def sharded_parity(output_dir: str, model_id: str = "", max_steps: int = 6, global_batch: int = 4,
-                   learning_rate: float = 2e-3, seed: int = 42) -> dict:
+                   learning_rate: float | None = None, seed: int = 42) -> dict:
     """Train `max_steps` parity steps on every process of the launch (torchrun, gloo), the model sharded with
     FSDP2 when there are several: each decoder layer one unit, the tied embedding and LM head one unit (as
     accelerate groups tied weights), the rest the root's. Writes report.json and the gathered adapter."""
@@ -117,6 +231,7 @@ def sharded_parity(output_dir: str, model_id: str = "", max_steps: int = 6, glob
     from helpers.train import recipe
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    learning_rate = recipe.LEARNING_RATE if learning_rate is None else learning_rate  # scripts/sft.py's default
     args = recipe.for_parity(recipe.sft_config(Path(output_dir) / "checkpoints", max_steps, global_batch // world,
                                                learning_rate, seed, disable_tqdm=True))
     args.device  # noqa: B018 - sets up the process group before the model loads
@@ -186,11 +301,12 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description="FSDP2 on CPU processes, in parity mode (see sharded_parity)")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--model_id", default="")
+    parser.add_argument("--model_name_or_path", default="")
     parser.add_argument("--max_steps", type=int, default=6)
     parser.add_argument("--global_batch", type=int, default=4)
+    parser.add_argument("--learning_rate", type=float, default=None, help="default: the recipe's, as scripts/sft.py")
     args = parser.parse_args()
-    sharded_parity(args.output_dir, args.model_id, args.max_steps, args.global_batch)
+    sharded_parity(args.output_dir, args.model_name_or_path, args.max_steps, args.global_batch, args.learning_rate)
 
 
 if __name__ == "__main__":
