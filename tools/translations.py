@@ -19,7 +19,7 @@ import json
 import os
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -73,7 +73,7 @@ def stamp(lang: str, source: str, root: Path = ROOT, force: bool = False) -> dic
     records each markdown cell's hash on both sides, and refuses (StaleCells) while a cell whose English
     changed since the last stamp keeps its old translation, unless `force` (the change needs none)."""
     entry = {"original_hash": file_md5(root / source),
-             "translation_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "translation_date": datetime.now(UTC).isoformat(timespec="seconds"),
              "source_file": source, "language_code": lang}
     if source.endswith(".ipynb"):
         stale = changed_since_stamp(lang, source, root)
