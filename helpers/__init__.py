@@ -1,7 +1,8 @@
 """The course's helper package, laid out by the steps of a fine-tune. Notebooks import the module
 they need from the step they are at:
 
-    from helpers import env, models, plots, errors, processes   # offline switches; the models; charts; errors; child processes
+    from helpers import env, models, plots, errors, processes, record   # offline switches; models; charts; errors;
+                                                                        # child processes; metrics.json
     from helpers.data import datasets, chat_format, validate, tokens, cost   # JSONL in and out, the rules, checks, the bill
     from helpers.train import recipe, lora, distributed, autotrain   # the one LoRA + SFT recipe, training, launches, AutoTrain
     from helpers.eval import generate, sql, forgetting, few_shot, break_even, ingredients, persona   # measuring models

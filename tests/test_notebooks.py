@@ -187,7 +187,8 @@ def expectations_06(m):
     reproduced one process with the same global batch."""
     assert (m["config"], m["world_size"], m["backend"], m["engine"]) == ("cpu_ddp", 2, "gloo", "DistributedDataParallel")
     assert m["global_batch"] == 4 and m["examples_on_several_ranks"] == 0
-    assert m["rank_gradient_sums"][0] == m["rank_gradient_sums"][1] != 0
+    rank0, rank1 = m["rank_gradient_sums"]  # recorded at every optimizer step, identical after the all-reduce
+    assert len(rank0) == m["train_steps"] and rank0 == rank1 and all(g != 0 for g in rank0)
     assert m["max_loss_difference"] < 1e-4
     assert m["max_adapter_difference"] < 1e-6 and m["adapter_moved"] > 1e-4  # B (zero at first) moved 100x further
     assert 0.01 < m["lora_fraction"] < 0.1

@@ -158,3 +158,13 @@ def results_frame(client, job) -> pd.DataFrame:
     with explained_errors():
         content = client.files.content(job.result_files[0])
     return pd.read_csv(io.BytesIO(content.content))
+
+
+def figures(job, results: pd.DataFrame, estimate: dict) -> dict:
+    """What a finished fine-tuning job is reported by: its model, steps, first and last losses, tokens, and what
+    the estimate before it said it would bill."""
+    return {"fine_tuned_model": job.fine_tuned_model, "train_steps": int(results.step.max()),
+            "first_train_loss": float(results.train_loss.iloc[0]), "final_train_loss": float(results.train_loss.iloc[-1]),
+            "final_valid_loss": float(results.valid_loss.dropna().iloc[-1]), "trained_tokens": job.trained_tokens,
+            "estimated_billed_tokens": estimate["estimated_billed_tokens"],
+            "estimated_cost_usd": estimate["estimated_cost_usd"]}

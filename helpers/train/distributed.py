@@ -199,6 +199,19 @@ def what_each_rank_holds(ddp: dict, sharded: dict) -> pd.DataFrame:
     return table
 
 
+def what_fits(memory: pd.DataFrame, gpu_memory_gib: float) -> list[str]:
+    """For each model size of a memory table (rows: size, then the ways of `memory_per_gpu` from the least
+    sharded; columns: full fine-tune, LoRA), the first way whose training state fits one GPU, as sentences."""
+    lines = []
+    for size in memory.index.get_level_values(0).unique():
+        rows = memory.loc[size]
+        first = {kind: next((way.split(" (")[0] for way, gib in rows[kind].items() if gib <= gpu_memory_gib), None)
+                 for kind in rows.columns}
+        said = [f"{way} for {kind}" if way else f"nothing on these GPUs for {kind}" for kind, way in first.items()]
+        lines.append(f"{size}: {' and '.join(said)}")
+    return lines
+
+
 # ---------------------------------------------------------------- FSDP2 on CPU processes, as an instrument
 # accelerate runs an FSDP config on CPUs as plain data parallelism, so the sharding itself is never exercised
 # there. This instrument applies FSDP2 (`fully_shard`) itself, to the recipe's model over gloo, and trains a few

@@ -31,6 +31,18 @@ def trained_tokens(log_history: list[dict]) -> int:
     return int(max((h.get("num_tokens", 0) for h in log_history), default=0))
 
 
+def run_figures(trainer, seconds: float) -> dict:
+    """What a finished training is reported by: its time, steps, batch size, tokens, and the training loss at the
+    last logged step and on average over the run."""
+    history = loss_history(trainer.state.log_history)
+    train = history[history.split == "train"].loss
+    mean = next((h["train_loss"] for h in reversed(trainer.state.log_history) if "train_loss" in h), None)
+    return {"train_seconds": round(seconds, 1), "train_steps": trainer.state.global_step,
+            "batch_size": trainer.args.per_device_train_batch_size, "trained_tokens": trained_tokens(trainer.state.log_history),
+            "final_train_loss": round(float(train.iloc[-1]), 4) if len(train) else None,
+            "mean_train_loss": round(float(mean), 4) if mean is not None else None}
+
+
 def merge_adapter(model_path: str, adapter_dir: str | Path, out_dir: str | Path):
     """Load the base model in full precision, fold the LoRA adapter in, save; return the model."""
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
