@@ -99,13 +99,14 @@ def tiny_trainer(tmp_path, rows, speed_up: bool, kind=(LlamaForCausalLM, LlamaCo
     return recipe.speed_up(trainer) if speed_up else trainer
 
 
-def loss_gradients_and_flops(trainer):
+def loss_gradients_and_flops(trainer, num_items_in_batch=None):
     """One batch through TRL's compute_loss in float32 (in bf16 both agree to bf16's rounding): the
-    loss, TRL's logged metrics, the adapter's gradients and the FLOPs of the forward pass."""
+    loss, TRL's logged metrics, the adapter's gradients and the FLOPs of the forward pass. Training passes
+    num_items_in_batch (the labelled tokens of the whole step, across accumulation and ranks)."""
     batch = next(iter(trainer.get_train_dataloader()))
     trainer.model.train()
     with FlopCounterMode(display=False) as flops:
-        loss = trainer.compute_loss(trainer.model, batch)
+        loss = trainer.compute_loss(trainer.model, batch, num_items_in_batch=num_items_in_batch)
     loss.backward()
     grads = {name: p.grad.clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
     metrics = {name: values[-1] for name, values in trainer._metrics["train"].items()}
@@ -128,6 +129,20 @@ def test_speed_up_scores_only_the_labelled_positions_and_learns_the_same(tmp_pat
     head = 2 * 64 * len(AutoTokenizer.from_pretrained(models.resolve_model("")))
     assert 0 < labelled < positions / 2
     assert flops - fast_flops == pytest.approx(head * (positions - 4 - labelled), rel=0.01)
+
+
+def test_speed_up_learns_the_same_with_the_token_count_training_passes(tmp_path):
+    """Trainer.train hands compute_loss num_items_in_batch (here: as if the step had twice these tokens, from a
+    second micro-batch): the loss is a sum over this batch divided by that count, on TRL's path and ours."""
+    rows = datasets.load_split("train", limit=4)
+    count = torch.tensor(2 * 57)
+    loss, _, grads, *_ = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, False), count)
+    fast_loss, _, fast_grads, *_ = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, True), count)
+    own_loss, *_ = loss_gradients_and_flops(tiny_trainer(tmp_path, rows, True))
+    torch.testing.assert_close(fast_loss, loss, rtol=1e-5, atol=1e-5)
+    assert abs(fast_loss.item() - own_loss.item()) > 0.1 * own_loss.item()  # the count was used, not the batch's own
+    for name, grad in grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-4, atol=1e-7, msg=name)
 
 
 def test_a_trl_without_the_fused_head_hook_keeps_trls_own_head_with_a_notice(tmp_path, monkeypatch, capsys):
