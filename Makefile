@@ -10,7 +10,11 @@ AT_STAMP := $(AT_VENV)/.installed
 # llama-cpp-python has no wheel on the registry: it compiles llama.cpp (about 3.5 minutes on 2 cores).
 LC_VENV := .venv-llamacpp
 LC_PY := $(LC_VENV)/bin/python
-LC_STAMP := $(LC_VENV)/.installed
+LC_STAMP := $(LC_VENV)/.installed-portable
+# llama.cpp built for AVX2 rather than for this CPU: its AMX kernels, which a native build enables on Intel
+# Xeons with AMX, crash serving q8_0 GGUF files (llama-cpp-python 0.3.36: a segmentation fault at the first
+# request, seen 2026-12-04), and an AVX2 build also runs on CPUs without AVX-512.
+LC_CMAKE := $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON)
 LC_VERSION := 0.3.36
 LC_SDIST := $(LC_VENV)/src/llama_cpp_python-$(LC_VERSION).tar.gz
 
@@ -81,7 +85,8 @@ $(LC_STAMP):
 		($(PYTHON) -m pip install -q virtualenv && $(PYTHON) -m virtualenv $(LC_VENV))
 	$(LC_PY) -m pip install -q --upgrade pip
 	$(LC_PY) -m pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LC_VERSION) -d $(LC_VENV)/src
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LC_PY) -m pip install -q "$(LC_SDIST)[server]"
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LC_CMAKE)" $(LC_PY) -m pip install -q --no-cache-dir --force-reinstall --no-deps "$(LC_SDIST)"
+	$(LC_PY) -m pip install -q "$(LC_SDIST)[server]"
 	tar -xzf $(LC_SDIST) -C $(LC_VENV)/src --strip-components=2 \
 		llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/convert_hf_to_gguf.py \
 		llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/conversion llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/gguf-py
