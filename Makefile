@@ -85,8 +85,8 @@ $(LC_STAMP):
 		($(PYTHON) -m pip install -q virtualenv && $(PYTHON) -m virtualenv $(LC_VENV))
 	$(LC_PY) -m pip install -q --upgrade pip
 	$(LC_PY) -m pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LC_VERSION) -d $(LC_VENV)/src
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LC_CMAKE)" $(LC_PY) -m pip install -q --no-cache-dir --force-reinstall --no-deps "$(LC_SDIST)"
-	$(LC_PY) -m pip install -q "$(LC_SDIST)[server]"
+	$(LC_PY) -m pip uninstall -q -y llama-cpp-python  # an earlier build of another kind would be kept
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LC_CMAKE)" $(LC_PY) -m pip install -q --no-cache-dir "$(LC_SDIST)[server]"
 	tar -xzf $(LC_SDIST) -C $(LC_VENV)/src --strip-components=2 \
 		llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/convert_hf_to_gguf.py \
 		llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/conversion llama_cpp_python-$(LC_VERSION)/vendor/llama.cpp/gguf-py
