@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml requirements.lock
 ## (make test-latest-fast: the fast suite only, as CI runs it). Where they pass, `make lock` records them.
 LATEST := .venv-latest
 LT_PY := $(LATEST)/bin/python
-latest-env:
+latest-env: $(STAMP)  # after .venv: both build the course's editable wheel in this folder
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	$(LT_PY) -m pip install -q --upgrade pip
