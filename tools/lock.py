@@ -3,6 +3,7 @@
     python -m tools.lock write [--venv .venv]   # requirements.lock and requirements-colab.txt from that environment
     python -m tools.lock check                  # every range in pyproject.toml admits the lock's version
     python -m tools.lock newer --venv .venv-latest   # what an environment has beyond the lock
+    python -m tools.lock requirements           # pyproject's ranges (and dev extras), for an install without the course
 
 `make install` installs requirements.lock (torch is pinned apart, by the Makefile), so `make run` and
 `make test` run what the suite passed on. Colab keeps its own PyTorch, NumPy, pandas and plotting
@@ -110,9 +111,15 @@ def main() -> None:
     w = sub.add_parser("write", help="write requirements.lock and requirements-colab.txt from an environment")
     w.add_argument("--venv", type=Path, default=ROOT / ".venv")
     sub.add_parser("check", help="every range in pyproject.toml admits the lock, its lower bound tested")
+    sub.add_parser("requirements", help="print pyproject.toml's requirements and its dev extras but torch, one a line")
     n = sub.add_parser("newer", help="the packages an environment has at other versions than the lock")
     n.add_argument("--venv", type=Path, default=ROOT / ".venv-latest")
     args = parser.parse_args()
+    if args.command == "requirements":
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        declared = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+        print("\n".join(r for r in declared if not UNLOCKED.match(normalize(Requirement(r).name))))  # torch: pinned apart
+        return
     if args.command == "newer":
         lock, found = read(), freeze(args.venv)
         moved = [f"{name} {lock.get(name, '(not locked)')} -> {v}" for name, v in sorted(found.items())
