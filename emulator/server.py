@@ -1,5 +1,6 @@
-"""The emulator's state and routes: files, fine-tuning jobs (events, checkpoints, cancel, the
-metadata filter, cursor pagination), models and chat completions, in the chosen provider's shapes
+"""The emulator's state and routes: files, fine-tuning jobs (supervised and DPO, from a base model or
+a fine-tuned one; events, checkpoints, cancel, the metadata filter, cursor pagination), models and chat
+completions, in the chosen provider's shapes
 (`helpers.providers.conventions`), and Azure's deployments on management.azure.com.
 
 Every change to a job goes through `Emulator.lock`; a job that has ended never changes again."""
@@ -50,12 +51,14 @@ class Emulator:
     deploy_polls: int = 2         # Azure: a new deployment reads "Creating" this many times
     faults: Faults = field(default_factory=Faults)
     train: Callable = lora.train  # how a job trains: rows, steps and options in, a trainer out
+    train_dpo: Callable = lora.train_dpo  # how a DPO job trains: preference pairs, steps and options in
     files: dict = field(default_factory=dict)
     contents: dict = field(default_factory=dict)
     jobs: dict = field(default_factory=dict)
     events: dict = field(default_factory=dict)
     checkpoints: dict = field(default_factory=dict)
-    adapters: dict = field(default_factory=dict)  # fine-tuned model name -> adapter folder
+    adapters: dict = field(default_factory=dict)  # fine-tuned model name -> its adapter folders, oldest first
+    bases: dict = field(default_factory=dict)     # fine-tuned model name -> the provider's base model under it
     requests: int = 0             # requests answered, retries included
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="openai-emulator-")))
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -201,14 +204,14 @@ class Emulator:
         metadata = body.get("metadata") or {}
         if len(metadata) > 16:
             raise ApiError(400, "metadata holds at most 16 pairs", param="metadata")
-        hyper = _hyperparameters(body)
+        kind, hyper, method_hyper = _method(body)
         job = {"id": self.spec.new_id("ftjob-"), "object": "fine_tuning.job", "created_at": now(), "error": None,
                "fine_tuned_model": None, "finished_at": None, "hyperparameters": hyper, "model": model,
                "organization_id": "org-emulator" if self.spec.organization_in_jobs else None,
                "result_files": [], "seed": body.get("seed", 42), "status": self.spec.job_statuses[0],
                "trained_tokens": None, "training_file": training, "validation_file": body.get("validation_file"),
                "estimated_finish": None, "integrations": None, "metadata": metadata or None, "suffix": suffix,
-               "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}}}
+               "method": {"type": kind, kind: {"hyperparameters": method_hyper}}, "_base": self.base_of(model)}
         with self.lock:
             self.jobs[job["id"]] = job
             self.events[job["id"]], self.checkpoints[job["id"]] = [], []
@@ -218,12 +221,22 @@ class Emulator:
         threading.Thread(target=self._run_job, args=(job["id"],), daemon=True).start()
         return 200, shown
 
+    def base_of(self, model: str) -> str:
+        """The provider's base model under a model name: itself, or what a fine-tuned model was made from."""
+        return self.bases.get(model, model)
+
     def _check_model(self, body: dict, query: dict) -> None:
-        """The base model must be one the provider fine-tunes, with a training type where it has them."""
+        """The model must be one the provider fine-tunes (or a fine-tune of one: training goes on from it),
+        with a training type where it has them, and take the method asked for."""
         training_types, version = self.spec.training_types, query.get("api-version", "9999")  # v1 routes have none
-        if body.get("model") not in self.spec.fine_tunable or (training_types and not body.get("trainingType")):
+        model = body.get("model")
+        known = model in self.spec.fine_tunable or (isinstance(model, str) and model in self.adapters)
+        if not known or (training_types and not body.get("trainingType")):
             code, param, message = self.spec.model_refusal
-            raise ApiError(400, message.format(model=body.get("model")), param=param, code=code)
+            raise ApiError(400, message.format(model=model), param=param, code=code)
+        if (body.get("method") or {}).get("type") == "dpo" and self.base_of(model) not in self.spec.dpo_models:
+            code, param, message = self.spec.dpo_refusal
+            raise ApiError(400, message.format(model=model), param=param, code=code)
         if not training_types:
             return
         kind = body["trainingType"]
@@ -272,6 +285,9 @@ class Emulator:
         shown = json.loads(json.dumps(public(job)))  # a copy: the worker goes on changing the job
         auto = self.spec.auto_shown_as
         shown["hyperparameters"] = {k: (auto if v == "auto" else v) for k, v in job["hyperparameters"].items()}
+        kind = job["method"]["type"]
+        shown["method"][kind]["hyperparameters"] = {k: (auto if v == "auto" else v)
+                                                     for k, v in job["method"][kind]["hyperparameters"].items()}
         if self.spec.empty_list_as_null:
             shown["result_files"] = job["result_files"] or None
         return shown
@@ -317,9 +333,10 @@ class Emulator:
             if self.ended(job_id):
                 return False
             job = self.jobs[job_id]
-            name = self.spec.model_name(job["model"], job["suffix"], job_id)
+            name = self.spec.model_name(job["_base"], job["suffix"], job_id)
             checkpoint = f"{name}:ckpt-step-{step}"
-            self.adapters[name] = self.adapters[checkpoint] = adapter
+            self.adapters[name] = self.adapters[checkpoint] = [*self.adapters.get(job["model"], []), adapter]
+            self.bases[name] = self.bases[checkpoint] = job["_base"]
             self.checkpoints[job_id].append({
                 "id": self.spec.new_id(self.spec.checkpoint_prefix), "object": "fine_tuning.job.checkpoint",
                 "created_at": now(), "fine_tuned_model_checkpoint": checkpoint, "fine_tuning_job_id": job_id,
@@ -402,6 +419,11 @@ class Emulator:
                            param="model", code="model_not_found")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             raise ApiError(400, "'messages' must be a non-empty list", param="messages")
+        top = body.get("top_logprobs")
+        if top is not None and (type(top) is not int or not 0 <= top <= 20):
+            raise ApiError(400, f"top_logprobs must be an integer from 0 to 20, got {top!r}", param="top_logprobs")
+        if top is not None and not body.get("logprobs"):
+            raise ApiError(400, "logprobs must be set to true when top_logprobs is given", param="top_logprobs")
         return 200, self.chat.complete(name, body)
 
 
@@ -429,16 +451,34 @@ def _model_card(name: str) -> dict:
     return {"id": name, "object": "model", "created": now(), "owned_by": owner}
 
 
-def _hyperparameters(body: dict) -> dict:
-    """batch_size, learning_rate_multiplier, n_epochs: "auto" or checked numbers."""
+METHODS = ("supervised", "dpo")  # "reinforcement" is the providers' third; the emulator does not run it
+LIMITS = {"n_epochs": (1, 50), "batch_size": (1, 256), "learning_rate_multiplier": (1e-9, 1e9)}
+DPO_LIMITS = {"beta": (1e-9, 2.0)}
+
+
+def _method(body: dict) -> tuple[str, dict, dict]:
+    """The job's method type, its hyperparameters as a job shows them at the top level (batch_size,
+    learning_rate_multiplier, n_epochs) and as its `method` shows them (DPO adds beta): "auto" or checked
+    numbers, from `method.<type>.hyperparameters` or the older top-level `hyperparameters`."""
+    method = body.get("method") or {"type": "supervised"}
+    kind = method.get("type") if isinstance(method, dict) else None
+    if kind not in METHODS:
+        raise ApiError(400, f"method.type must be one of {', '.join(map(repr, METHODS))} here, not {kind!r}"
+                       + (" (the emulator does not run reinforcement fine-tuning)" if kind == "reinforcement" else ""),
+                       param="method.type")
     given = dict(body.get("hyperparameters") or {})
-    method = body.get("method") or {}
-    given.update(((method.get("supervised") or {}).get("hyperparameters")) or {})
-    limits = {"n_epochs": (1, 50), "batch_size": (1, 256), "learning_rate_multiplier": (1e-9, 1e9)}
+    nested = ((method.get(kind) or {}).get("hyperparameters")) or {}
+    given.update(nested)
+    limits = {**LIMITS, **(DPO_LIMITS if kind == "dpo" else {})}
+    unknown = sorted(set(given) - set(limits))
+    if unknown:
+        raise ApiError(400, f"Unknown hyperparameter(s) for method {kind!r}: {', '.join(unknown)}",
+                       param=f"method.{kind}.hyperparameters")
     for key, (low, high) in limits.items():
         value = given.get(key, "auto")
-        if value != "auto" and not (isinstance(value, (int, float)) and low <= value <= high):
+        if value != "auto" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                    and low <= value <= high):
             raise ApiError(400, f"{key} must be 'auto' or between {low:g} and {high:g}, got {value!r}",
-                           param=f"hyperparameters.{key}")
+                           param=f"method.{kind}.hyperparameters.{key}" if key in nested else f"hyperparameters.{key}")
         given[key] = value
-    return {k: given[k] for k in limits}
+    return kind, {k: given[k] for k in LIMITS}, {k: given[k] for k in limits}

@@ -1,5 +1,6 @@
 """A fine-tuning job behind the emulator's API: it validates its files, really trains a LoRA adapter
-with the course's recipe, and publishes the fine-tuned model, posting events along the way. Every
+with the course's recipe (supervised, or DPO with TRL's DPOTrainer), from the embedded model or from a
+model an earlier job made, and publishes the fine-tuned model, posting events along the way. Every
 change of the job's status goes through the emulator's lock (`Emulator.move`, `fail`, `succeed`),
 so a job that has ended, a cancelled one included, never changes again."""
 
@@ -12,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from emulator.common import ApiError
-from helpers.data import cost
+from helpers import models
+from helpers.data import cost, preferences
 from helpers.data.datasets import read_jsonl, to_prompt_completion
 from helpers.data.validate import validate_file
-from helpers.train import recipe
+from helpers.train import lora, recipe
 
 VALID_SAMPLE = 32  # validation examples scored at the end of a job
 
@@ -24,35 +26,61 @@ class JobStopped(Exception):
     """The job failed (an injected failure) while training."""
 
 
-def load_examples(em, file_id: str, model: str, param: str) -> tuple[list[dict], dict]:
-    """The examples of an uploaded file and its validation stats, or an ApiError naming the bad lines."""
+FORMATS = {"supervised": "chat", "dpo": "preference"}  # the file format each method trains on
+
+
+def load_examples(em, file_id: str, model: str, param: str, method: str = "supervised") -> tuple[list[dict], dict]:
+    """The examples of an uploaded file and its validation stats, or an ApiError naming the bad lines.
+    A DPO job's file must be in the preference format; its examples come back as TRL's pairs."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / em.files[file_id]["filename"]
         path.write_bytes(em.contents[file_id])
-        report = validate_file(path, model=model)
+        report = validate_file(path, model=model, format=FORMATS[method], provider=em.provider)
         if report.errors:
-            first = report.errors[0]
+            first = min(report.errors, key=lambda p: p.line is None)  # a bad line before what follows from it
             more = f" (and {len(report.errors) - 1} more problems)" if len(report.errors) > 1 else ""
             where = f"line {first.line}: " if first.line else ""
             raise ApiError(400, f"The file {file_id} is not valid: {where}{first.message}{more}", param=param,
                            code=f"invalid_{param}")
-        rows = read_jsonl(path)
+        rows = read_jsonl(path, FORMATS[method])
+    if method == "dpo":
+        rows = preferences.from_provider(rows)
     for number, row in enumerate(rows, start=1):
-        if any(not isinstance(m.get("content"), str) for m in row["messages"]):
+        messages = row["prompt"] + row["chosen"] + row["rejected"] if method == "dpo" else row["messages"]
+        if any(not isinstance(m.get("content"), str) for m in messages):
             raise ApiError(400, f"Example {number} uses tool calls or content parts, which the emulator "
                            "does not train on", param=param, code="unsupported_by_emulator")
     return rows, report.stats
 
 
 def plan_training(em, job: dict, n_examples: int) -> dict:
-    """Epochs, batch size and learning rate the job asked for, and the bounded steps it runs."""
-    hyper = job["hyperparameters"]
+    """Epochs, batch size and learning rate the job asked for (and DPO's beta), and the bounded steps it runs."""
+    kind = job["method"]["type"]
+    hyper = job["method"][kind]["hyperparameters"]
     epochs = cost.default_epochs(n_examples) if hyper["n_epochs"] == "auto" else int(hyper["n_epochs"])
     batch = em.batch_size if hyper["batch_size"] == "auto" else int(hyper["batch_size"])
     multiplier = 1.0 if hyper["learning_rate_multiplier"] == "auto" else float(hyper["learning_rate_multiplier"])
     full = epochs * math.ceil(n_examples / batch)
-    return {"epochs": epochs, "batch_size": batch, "full_steps": full, "steps": min(full, em.max_steps),
-            "learning_rate": recipe.LEARNING_RATE * multiplier}
+    plan = {"method": kind, "epochs": epochs, "batch_size": batch, "full_steps": full, "steps": min(full, em.max_steps),
+            "learning_rate": (recipe.DPO_LEARNING_RATE if kind == "dpo" else recipe.LEARNING_RATE) * multiplier}
+    if kind == "dpo":
+        plan["beta"] = recipe.DPO_BETA if hyper["beta"] == "auto" else float(hyper["beta"])
+    return plan
+
+
+def start_model(em, job: dict) -> str:
+    """The model a job trains from: "" for the embedded model under a base name; for a model an earlier
+    job made, its adapters merged into the embedded model, saved in the job's folder."""
+    adapters = em.adapters.get(job["model"], [])
+    if not adapters:
+        return ""
+    folder = em.workdir / job["id"] / "start"
+    model, tokenizer = models.load_model("")
+    for adapter in adapters:
+        model = lora.merge_loaded(model, adapter)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
 
 
 def run_job(em, job_id: str) -> None:
@@ -60,8 +88,9 @@ def run_job(em, job_id: str) -> None:
     job = em.jobs[job_id]
     em.event(job_id, f"Validating training file: {job['training_file']}")
     try:
-        rows, stats = load_examples(em, job["training_file"], job["model"], "training_file")
-        valid_rows = (load_examples(em, job["validation_file"], job["model"], "validation_file")[0]
+        method = job["method"]["type"]
+        rows, stats = load_examples(em, job["training_file"], job["_base"], "training_file", method)
+        valid_rows = (load_examples(em, job["validation_file"], job["_base"], "validation_file", method)[0]
                       if job["validation_file"] else [])
     except ApiError as err:
         em.fail(job_id, err.code, err.message, err.param)
@@ -73,7 +102,9 @@ def run_job(em, job_id: str) -> None:
     if not em.move(job_id, "running", "Fine-tuning job started"):
         return
     plan = plan_training(em, job, len(rows))
-    em.event(job_id, f"Emulator: {plan['steps']} LoRA steps on the embedded SmolLM2-135M-Instruct; "
+    start = "the embedded SmolLM2-135M-Instruct" + (f" with {job['model']} merged in" if job["model"] in em.adapters else "")
+    what = f"DPO (beta {plan['beta']:g})" if method == "dpo" else "LoRA"
+    em.event(job_id, f"Emulator: {plan['steps']} {what} steps on {start}; "
                      f"the provider would run {plan['full_steps']} ({plan['epochs']} epochs of "
                      f"{len(rows)} examples, batch {plan['batch_size']})")
     fail_now = em.take_failure()
@@ -85,10 +116,14 @@ def run_job(em, job_id: str) -> None:
             em.fail(job_id, em.faults.failure_code, "The job failed due to an internal error (injected).")
             raise JobStopped
 
+    options = {"learning_rate": plan["learning_rate"], "batch_size": plan["batch_size"], "seed": job["seed"],
+               "on_log": on_log, "should_stop": lambda: em.ended(job_id), "output_dir": em.workdir / job_id,
+               "model_id": start_model(em, job)}
     try:
-        trainer = em.train(rows, plan["steps"], learning_rate=plan["learning_rate"], batch_size=plan["batch_size"],
-                           seed=job["seed"], on_log=on_log, should_stop=lambda: em.ended(job_id),
-                           output_dir=em.workdir / job_id)
+        if method == "dpo":
+            trainer = em.train_dpo(rows, plan["steps"], beta=plan["beta"], **options)
+        else:
+            trainer = em.train(rows, plan["steps"], **options)
     except JobStopped:
         return
     if not em.ended(job_id):
@@ -110,7 +145,7 @@ def finish(em, job_id: str, trainer, trained_tokens: int, valid_rows: list[dict]
            results: list[dict]) -> None:
     """Validation loss, adapter and results file; then the job succeeds with its model, unless it
     ended meanwhile."""
-    if valid_rows and results:
+    if valid_rows and results and plan["method"] == "supervised":  # DPO jobs: validated, not scored
         scores = trainer.evaluate(eval_dataset=to_prompt_completion(valid_rows[:VALID_SAMPLE]))
         last = results[-1]
         last["valid_loss"] = round(float(scores["eval_loss"]), 4)

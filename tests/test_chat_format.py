@@ -79,6 +79,14 @@ PREFERENCE_CASES = [
     ("missing_content", pref(preferred_output=[{"role": "assistant"}]), pref()),
     ("unrecognized_role", pref(input={"messages": [{"role": "human", "content": "Hi"}]}), pref()),
     ("identical_preference_outputs", pref(non_preferred_output=[A]), pref()),
+    ("input_not_ending_with_user", pref(input={"messages": [U, {"role": "system", "content": "Be brief."}]}),
+     pref(input={"messages": [{"role": "system", "content": "Be brief."}, U]})),
+    ("empty_preference_output", pref(non_preferred_output=[{"role": "assistant", "content": "  "}]), pref()),
+    ("empty_preference_output", pref(preferred_output=[{"role": "assistant", "content": [{"type": "text", "text": ""}]}]),
+     pref()),
+    ("preference_output_not_text", pref(preferred_output=[{**A, "weight": 1}]), pref()),
+    ("preference_output_not_text", pref(non_preferred_output=[{"role": "assistant", "content": None, "tool_calls": [CALL]}]),
+     pref()),
 ]
 
 
@@ -113,6 +121,11 @@ def test_every_line_level_code_has_a_failing_case():
 def test_messages_say_where_the_problem_is():
     [(code, message)] = check_chat(chat(U, A, {"role": "assistant", "content": "x", "weight": "1"}))
     assert code == "invalid_weight" and "messages[2].weight" in message and "0 (skip) or 1 (train)" in message
+
+
+def test_a_chat_line_checked_as_preference_says_so():
+    [(code, message)] = check_preference(chat(U, A))
+    assert code == "missing_preference_key" and "supervised chat example" in message
 
 
 def test_a_preference_line_checked_as_chat_says_so():

@@ -199,3 +199,31 @@ def test_notebook_rendering_shows_the_problems(tmp_path):
     page = report._repr_html_()
     assert "1 error(s) to fix" in page and "invalid_json" in page and "<table" in page
     assert report.problems().iloc[0].to_dict()["code"] == "invalid_json"
+
+
+def test_a_broken_preference_file_names_each_bad_line_and_keeps_the_valid_ones(tmp_path):
+    def row(i, **change):
+        base = {"input": {"messages": [{"role": "system", "content": "Be Quip."}, {"role": "user", "content": f"Q{i}?"}]},
+                "preferred_output": [{"role": "assistant", "content": f"Wow. A{i}. Obviously."}],
+                "non_preferred_output": [{"role": "assistant", "content": f"A{i}."}]}
+        return json.dumps({**base, **change})
+
+    reply = [{"role": "assistant", "content": "Fine."}]
+    missing_output = json.loads(row(13))
+    del missing_output["non_preferred_output"]
+    broken = {13: json.dumps(missing_output),
+              14: row(14, preferred_output=reply + reply),
+              15: row(15, input={"messages": [{"role": "user", "content": "Hi"}, *reply]}),
+              16: row(16, non_preferred_output=[{"role": "assistant", "content": ""}])}
+    path = write(tmp_path, [row(i) for i in range(1, 13)] + list(broken.values()))
+    report = validate_file(path, format="preference")
+    assert {(p.line, p.code) for p in report.errors} == {
+        (13, "missing_preference_key"), (14, "invalid_preference_output"), (15, "input_ends_with_assistant"),
+        (16, "empty_preference_output")}
+    assert report.valid == 12 and report.write_valid(tmp_path / "ok.jsonl") == 12
+    # DPO reads the input once with each output: an example costs more than its input and outputs once
+    one = validate_file(write(tmp_path, [row(1)], name="one.jsonl"), format="preference")
+    input_only = validate_file(write(tmp_path, [json.dumps({"messages": json.loads(row(1))["input"]["messages"]
+                                                            + [{"role": "assistant", "content": "x"}]})],
+                                     name="input.jsonl"))
+    assert one.example_tokens[0] > 2 * (input_only.example_tokens[0] - 4)

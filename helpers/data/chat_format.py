@@ -37,7 +37,10 @@ CODES = {  # code: (severity, what it means)
     "missing_preference_key": ("error", "a preference example lacks a required key"),
     "invalid_input": ("error", "'input' is not an object with a non-empty 'messages' list"),
     "input_ends_with_assistant": ("error", "the input already ends with the assistant's reply"),
+    "input_not_ending_with_user": ("error", "the input's last message is not the user turn the outputs answer"),
     "invalid_preference_output": ("error", "an output is not a list of one assistant message"),
+    "preference_output_not_text": ("error", "an output carries tool calls or a weight: DPO compares text replies"),
+    "empty_preference_output": ("error", "an output's reply is empty: there is nothing to prefer"),
     "too_few_examples": ("error", "fewer valid examples than the provider accepts"),
     "file_too_large": ("error", "the file is larger than the provider accepts"),
     "empty_line": ("warning", "a blank line; it is skipped"),
@@ -251,6 +254,10 @@ def check_preference(row) -> Iterator[tuple[str, str]]:
     if not isinstance(row, dict):
         yield "data_type", f"each line must be a JSON object, got {_kind(row)}"
         return
+    if "messages" in row and "input" not in row:
+        yield "missing_preference_key", ("no 'input': this looks like a supervised chat example; a preference (DPO) "
+                                         "example has 'input', 'preferred_output' and 'non_preferred_output'")
+        return
     yield from _check_unknown_keys(row, EXAMPLE_KEYS["preference"])
     missing = [k for k in ("input", "preferred_output", "non_preferred_output") if k not in row]
     for key in missing:
@@ -264,26 +271,51 @@ def check_preference(row) -> Iterator[tuple[str, str]]:
             yield from _check_definitions(given)
             yield from _check_messages(given["messages"], "input.")
             last = given["messages"][-1]
-            if isinstance(last, dict) and last.get("role") == "assistant":
-                yield "input_ends_with_assistant", "input.messages ends with an assistant reply; end it with the user turn"
+            role = last.get("role") if isinstance(last, dict) else None
+            if role == "assistant":
+                yield "input_ends_with_assistant", ("input.messages ends with an assistant reply; end it with the "
+                                                    "user turn and put the replies in the two outputs")
+            elif role in ROLES and role != "user":
+                yield "input_not_ending_with_user", (f"input.messages ends with a {role} message; end it with the "
+                                                     "user turn that both outputs answer")
     for key in ("preferred_output", "non_preferred_output"):
         if key not in row:
             continue
         out = row[key]
         if not (isinstance(out, list) and len(out) == 1 and isinstance(out[0], dict)
                 and out[0].get("role") == "assistant"):
-            yield "invalid_preference_output", f"{key!r} must be a list of exactly one assistant message"
-        else:
-            yield from _check_message(out[0], f"{key}[0]", set())
+            count = f"a list of {len(out)}" if isinstance(out, list) else _kind(out)
+            yield "invalid_preference_output", (f"{key!r} must be a list of exactly one assistant message, got "
+                                                f"{count}")
+            continue
+        message = out[0]
+        extra = sorted(k for k in ("tool_calls", "function_call", "weight") if k in message)
+        if extra:
+            yield "preference_output_not_text", f"{key}[0] has {', '.join(extra)}; DPO outputs are text replies only"
+        found = [(c, m) for c, m in _check_message(message, f"{key}[0]", set()) if c != "empty_assistant_content"]
+        yield from found
+        content = message.get("content")
+        if not found and not extra and not (_text(content) or "").strip():
+            yield "empty_preference_output", f"{key}[0] has an empty reply; write the reply this side stands for"
     if not missing and row["preferred_output"] == row["non_preferred_output"]:
         yield "identical_preference_outputs", "preferred and non-preferred outputs are the same: nothing to learn"
 
 
+def _text(content) -> str | None:
+    """The text of a message's content: a string, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return None
+
+
 def example_messages(row: dict, fmt: str) -> tuple[list[dict], dict]:
-    """The messages a valid example trains on, and its tool definitions (for token counts)."""
+    """The messages a valid example trains on, and its tool definitions (for token counts). A preference
+    example is read twice, its input with each output: DPO scores both replies in full."""
     if fmt == "preference":
         given = row["input"]
-        return given["messages"] + row["preferred_output"] + row["non_preferred_output"], given
+        return given["messages"] + row["preferred_output"] + given["messages"] + row["non_preferred_output"], given
     return row["messages"], row
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from helpers.data.chat_format import CODES, check_chat
+from helpers.data.chat_format import CHECKS, CODES
 from helpers.env import DATA_DIR
 
 TEXT_TO_SQL = DATA_DIR / "text_to_sql"
@@ -24,8 +24,9 @@ class JsonlError(ValueError):
     """A JSONL file has bad lines; the message names each one as file:line: problem."""
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Every chat example of a JSONL file; raises JsonlError listing all bad lines."""
+def read_jsonl(path: str | Path, format: str = "chat") -> list[dict]:
+    """Every example of a JSONL file in a fine-tuning format ("chat", or "preference" for DPO); raises
+    JsonlError listing all bad lines."""
     path = Path(path)
     rows, problems = [], []
     with path.open(encoding="utf-8-sig") as f:  # Azure files may start with a BOM
@@ -37,7 +38,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
             except json.JSONDecodeError as err:
                 problems.append(f"{path}:{number}: not valid JSON ({err.msg}, column {err.colno})")
                 continue
-            errors = [f"{code}: {message}" for code, message in check_chat(row)
+            errors = [f"{code}: {message}" for code, message in CHECKS[format](row)
                       if CODES[code][0] == "error" and code not in EXTRA_KEYS_OK]
             if errors:
                 problems.append(f"{path}:{number}: {errors[0]}")

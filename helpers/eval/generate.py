@@ -63,3 +63,26 @@ def time_requests(model, tokenizer, examples: list[dict], max_new_tokens: int = 
         rows.append({"seconds": time.perf_counter() - start, "prompt_tokens": prompt_tokens(tokenizer, [ex])[0],
                      "reply_tokens": len(reply)})
     return pd.DataFrame(rows)
+
+
+@torch.inference_mode()
+def sampled(model, tokenizer, examples: list[dict], n: int, temperature: float = 1.0, max_new_tokens: int = 64,
+            batch_size: int = 16, seed: int = 0, desc: str = "sampling") -> list[list[str]]:
+    """`n` sampled reply texts to each chat example's prompt (temperature sampling, seeded), `batch_size`
+    prompts at a time with a progress bar: what a model says when it is not forced to its likeliest answer."""
+    model.eval()
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    prompts = [prompt_text(tokenizer, ex) for ex in examples]
+    texts: list[list[str]] = []
+    try:
+        for i in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch"):
+            batch = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True, padding_side="left",
+                              add_special_tokens=False).to(model.device)
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
+                                 top_p=1.0, top_k=0, num_return_sequences=n, pad_token_id=tokenizer.pad_token_id)
+            decoded = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+            texts += [decoded[j:j + n] for j in range(0, len(decoded), n)]
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return texts

@@ -25,6 +25,8 @@ class Provider:
     entra_id: bool                # signs in with a Microsoft Entra ID token as well as with a key
     fine_tunable: tuple[str, ...]
     model_refusal: tuple          # (code, param, message) the API answers for a model it does not fine-tune
+    dpo_models: tuple[str, ...]   # base models that take method={"type": "dpo"}, and their fine-tunes
+    dpo_refusal: tuple            # (code, param, message) for a DPO job on any other model
     training_types: dict          # trainingType -> the oldest api-version that has it; empty: no such field
     suffix_limit: int
     id_digits: int                # hex digits after file- / ftjob- / ftevent-
@@ -63,12 +65,19 @@ _AZURE_COLUMNS = {"step": "step", "train_loss": "train_loss", "train_accuracy": 
                   "full_valid_loss": "full_valid_loss",
                   "full_valid_mean_token_accuracy": "full_valid_mean_token_accuracy"}
 
+# DPO (direct preference optimization) is offered for the GPT-4o and GPT-4.1 families on both providers
+# (OpenAI's and Azure's fine-tuning guides, 2026), not for GPT-3.5.
+_DPO_MODELS = ("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14", "gpt-4o-mini-2024-07-18",
+               "gpt-4o-2024-08-06")
+
 OPENAI = Provider(
     name="openai", sdk_client="OpenAI", client_settings={"api_key": "OPENAI_API_KEY"}, api_version=None, entra_id=False,
     fine_tunable=("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
                   "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-3.5-turbo-0125", "gpt-3.5-turbo-1106",
                   "gpt-3.5-turbo-0613"),
     model_refusal=("model_not_available", "model", "Model {model} is not available for fine-tuning or does not exist."),
+    dpo_models=_DPO_MODELS,
+    dpo_refusal=("invalid_request_error", "model", "Model {model} does not support the 'dpo' fine-tuning method."),
     training_types={}, suffix_limit=64, id_digits=24, checkpoint_prefix="ftckpt_", new_file_status="processed",
     job_statuses=("validating_files", "queued"), organization_in_jobs=True, auto_shown_as="auto",
     empty_list_as_null=False, result_columns=_OPENAI_COLUMNS, needs_deployment=False, expects_bom=False)
@@ -81,6 +90,8 @@ AZURE = Provider(
                   "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-35-turbo-0125", "gpt-35-turbo-1106"),
     # what the service answers for an unknown model and for a missing trainingType alike
     model_refusal=("invalidPayload", None, "The specified base model does not support fine-tuning."),
+    dpo_models=_DPO_MODELS,
+    dpo_refusal=("invalidPayload", None, "The specified base model does not support the DPO training method."),
     training_types={"Standard": "", "GlobalStandard": "", "developerTier": "2025-04-01-preview"},
     suffix_limit=18, id_digits=32, checkpoint_prefix="ftchkpt-", new_file_status="pending",
     job_statuses=("pending", "pending"), organization_in_jobs=False, auto_shown_as=-1, empty_list_as_null=True,

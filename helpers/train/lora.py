@@ -1,5 +1,5 @@
-"""LoRA training with the course's recipe in one call, merging an adapter into its base model, and
-what a trainer logged (losses, tokens)."""
+"""LoRA training with the course's recipe in one call (SFT, and DPO from an SFT model), merging an
+adapter into its base model, and what a trainer logged (losses, tokens, DPO's rewards)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from peft import PeftModel
 from transformers import AutoTokenizer, PrinterCallback, TrainerCallback
-from trl import SFTTrainer
+from trl import DPOTrainer, SFTTrainer
 
 from helpers import models
 from helpers.data.datasets import to_prompt_completion
@@ -43,11 +43,16 @@ def run_figures(trainer, seconds: float) -> dict:
             "mean_train_loss": round(float(mean), 4) if mean is not None else None}
 
 
+def merge_loaded(model, adapter_dir: str | Path):
+    """A loaded model with a LoRA adapter folded into its weights: no LoRA products at every token."""
+    return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+
+
 def merge_adapter(model_path: str, adapter_dir: str | Path, out_dir: str | Path):
     """Load the base model in full precision, fold the LoRA adapter in, save; return the model."""
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     base = models.from_pretrained(model_path, dtype=dtype)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged = merge_loaded(base, adapter_dir)
     merged.save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(out_dir)
     return merged
@@ -99,3 +104,41 @@ def train(rows: list[dict], max_steps: int, **options) -> SFTTrainer:
     trainer = make_trainer(rows, max_steps, **options)
     trainer.train()
     return trainer
+
+
+def make_dpo_trainer(pairs: list[dict], max_steps: int, model_id: str = "", batch_size: int = 8,
+                     lora_r: int = recipe.LORA_R, seed: int = 0, on_log=None, should_stop=None,
+                     output_dir: str | Path | None = None, quiet: bool = True, **settings) -> DPOTrainer:
+    """A DPOTrainer for LoRA on preference pairs (TRL's prompt/chosen/rejected form) with the course's
+    recipe (`recipe.dpo_config`; `settings` are its learning_rate, beta and sft_weight), ready to train.
+    `model_id` is the SFT model to start from (a merged folder; empty for the embedded model); with LoRA,
+    the reference is that same model with the adapter switched off, so no second copy is loaded."""
+    args = recipe.dpo_config(output_dir or tempfile.mkdtemp(prefix="dpo-"), max_steps, batch_size, seed=seed,
+                             disable_tqdm=quiet, **settings)
+    model, tokenizer = models.load_model(model_id)
+    if quiet:
+        hf_datasets.disable_progress_bars()
+    columns = ("prompt", "chosen", "rejected")
+    data = hf_datasets.Dataset.from_list([{k: p[k] for k in columns} for p in pairs])
+    trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                         peft_config=recipe.lora_config(lora_r), callbacks=[_Hooks(on_log, should_stop)])
+    if quiet:
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train_dpo(pairs: list[dict], max_steps: int, **options) -> DPOTrainer:
+    """LoRA DPO with the course's recipe (`make_dpo_trainer`'s options); returns the trained trainer."""
+    trainer = make_dpo_trainer(pairs, max_steps, **options)
+    trainer.train()
+    return trainer
+
+
+def dpo_history(log_history: list[dict]) -> pd.DataFrame:
+    """What DPOTrainer logged per step: loss, the implicit rewards of chosen and rejected answers (beta times
+    the log-ratio of policy to reference), their margin, and the share of pairs ranked right."""
+    keys = {"loss": "loss", "rewards/chosen": "chosen reward", "rewards/rejected": "rejected reward",
+            "rewards/margins": "margin", "rewards/accuracies": "pairs ranked right"}
+    rows = [{"step": h["step"], **{name: h[key] for key, name in keys.items() if key in h}}
+            for h in log_history if "rewards/margins" in h]
+    return pd.DataFrame(rows, columns=["step", *keys.values()])
