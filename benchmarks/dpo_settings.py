@@ -24,14 +24,18 @@ from helpers.data import datasets, preferences  # noqa: E402
 from helpers.eval import generate, sql  # noqa: E402
 from helpers.train import lora, recipe  # noqa: E402
 
-# name -> (chosen, rejected per question, steps, learning rate, beta, sft weight)
+# name -> (chosen, rejected per question, steps, learning rate, beta, sft weight). Measured at seed 42 on 2 cores
+# (2026-12-04; SFT 73.3% on the 120 test questions, 41 pairs from 64 questions, batch 8): -1.7, -5.8, -18.3, -17.5,
+# -23.3, -23.3 and -50.8 points, in this order. Above 5e-5 every run taught the model to answer simple questions
+# with joins: most pairs come from the hard (join) questions, where the SFT model still errs.
 SETTINGS = {
-    "probe (note)": ("gold", 1, 10, 5e-5, 0.1, 0.0),
-    "more steps": ("gold", 2, 20, 5e-5, 0.1, 0.0),
-    "rate 2e-4": ("gold", 2, 20, 2e-4, 0.1, 0.0),
-    "rate 2e-4 + sft": ("gold", 2, 20, 2e-4, 0.1, 1.0),
-    "own chosen 2e-4 + sft": ("own", 2, 20, 2e-4, 0.1, 1.0),
-    "rate 5e-4 (over-optimised)": ("gold", 2, 20, 5e-4, 0.1, 0.0),
+    "rate 5e-5": ("gold", 2, 16, 5e-5, 0.1, 0.0),
+    "rate 1e-4": ("gold", 2, 16, 1e-4, 0.1, 0.0),
+    "rate 2e-4": ("gold", 2, 16, 2e-4, 0.1, 0.0),
+    "rate 2e-4, beta 0.5": ("gold", 2, 16, 2e-4, 0.5, 0.0),
+    "rate 2e-4 + sft term": ("gold", 2, 16, 2e-4, 0.1, 1.0),
+    "own chosen, 2e-4 + sft term": ("own", 2, 16, 2e-4, 0.1, 1.0),
+    "rate 5e-4 (over-optimised)": ("gold", 2, 16, 5e-4, 0.1, 0.0),
 }
 
 
@@ -54,7 +58,7 @@ def accuracy(model_dir: str, test_rows: list[dict], label: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7])
-    parser.add_argument("--questions", type=int, default=120, help="training questions sampled for pairs")
+    parser.add_argument("--questions", type=int, default=64, help="training questions sampled for pairs")
     parser.add_argument("--samples", type=int, default=4, help="answers sampled per question")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="names from SETTINGS")

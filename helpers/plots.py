@@ -1,5 +1,5 @@
 """Plots the notebooks show: loss curves, before/after accuracy, tokens per training example, serving speed,
-one training on one process or several."""
+one training on one process or several, what DPO logged."""
 
 from __future__ import annotations
 
@@ -115,6 +115,27 @@ def plot_parity(runs: dict[str, dict], title: str = "One process or several: the
     right.bar_label(bars, fmt="%.2f s")
     right.set(ylabel="seconds per step (median)", title="step time")
     right.margins(y=0.2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_dpo(histories: dict[str, pd.DataFrame], title: str = "What DPO logged"):
+    """Three panels from `lora.dpo_history` tables, one line per run: the implicit rewards of the chosen and
+    the rejected answers, their margin, and the share of pairs ranked right."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for color, (name, h) in zip(colors, histories.items(), strict=False):
+        axes[0].plot(h.step, h["chosen reward"], color=color, label=f"{name}: chosen")
+        axes[0].plot(h.step, h["rejected reward"], color=color, linestyle="--", label=f"{name}: rejected")
+        axes[1].plot(h.step, h["margin"], color=color, label=name)
+        axes[2].plot(h.step, 100 * h["pairs ranked right"], color=color, label=name)
+    for ax, label in zip(axes, ("reward (beta x log-ratio to the reference)", "margin (chosen - rejected)",
+                                "% of the batch's pairs ranked right"), strict=True):
+        ax.axhline(0, color="gray", linewidth=0.8)
+        ax.set(xlabel="optimizer step", ylabel=label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -55,14 +55,18 @@ REQUIRED = {"00-should-you-fine-tune": {"dry_run", "model_id", "k", "max_steps",
                                     "speed_requests", "concurrent", "max_tokens", "gguf_types", "vllm_venv", "seed",
                                     "output_dir"},
             "06-scale-out": {"dry_run", "model_id", "config", "processes", "per_device_batch_size", "max_steps",
-                             "sizes_billions", "gpus", "gpu_memory_gib", "output_dir"}}
+                             "sizes_billions", "gpus", "gpu_memory_gib", "output_dir"},
+            "07-preference-tuning": {"dry_run", "merged_dir", "model_id", "sft_steps", "questions", "samples",
+                                     "temperature", "rejected_per_question", "chosen", "max_steps", "batch_size",
+                                     "learning_rate", "beta", "sft_weight", "high_learning_rate", "eval_samples", "seed",
+                                     "output_dir"}}
 # Executed copies and their outputs live beside runs/, so relative paths still resolve and notebook 04
 # can compare itself with notebook 03's figures from the same test run.
 RUNS = ROOT / "runs" / "test"
 # metrics.json keys that report what a parameter (or its dry-run cap) set
 MEASURED_AS = {"max_steps": "train_steps", "emulator_steps": "train_steps", "k": "k", "batch_size": "batch_size",
                "eval_samples": "eval_samples", "latency_samples": "latency_samples", "train_examples": "train_examples",
-               "epochs": "epochs"}
+               "epochs": "epochs", "questions": "questions", "samples": "samples"}
 
 
 def expect_dry_run_sizes(path, m):
@@ -141,7 +145,11 @@ def expectations_02(m):
     assert m["base_in_voice"] <= 0.1 and m["finetuned_in_voice"] >= 0.8
     assert m["finetuned_fact_right"] >= m["base_fact_right"] - 0.1  # the voice did not cost the facts
     assert m["deployment_state"] == "Succeeded" and m["deployment_deleted"] is True
-    assert (m["files_uploaded"], m["jobs_created"]) == (2, 1)
+    assert (m["files_uploaded"], m["jobs_created"]) == (3, 2)  # the SFT job's two files, the DPO job's pairs
+    # the DPO job (from the base model, on pairs that prefer Quip's voice to a bland reply) moved replies to questions
+    # in no pair away from the base model's plain start, read from the chat API's logprobs
+    assert m["dpo_method"] == "dpo" and m["dpo_pairs"] == 120 and m["dpo_fine_tuned_model"].endswith("-quip-dpo")
+    assert m["base_plain_start"] > 0.2 and m["dpo_plain_start"] < 0.6 * m["base_plain_start"]
 
 
 def expectations_04(m):
@@ -201,12 +209,36 @@ def expectations_06(m):
     assert m["fsdp2_max_loss_difference"] < 1e-4 and m["fsdp2_max_adapter_difference"] < 1e-6
 
 
+def expectations_07(m):
+    """Dry run of preference tuning, from notebook 03's model (or, run alone, one it trained itself): pairs from the
+    model's own mistakes, DPO that learned to rank them and left the test score within a few questions of SFT's
+    (benchmarks/dpo_settings.py: no setting tried lifted it), a high rate that over-optimises, and the verdict and
+    the forgetting sentence carrying the notebook's own figures."""
+    trained = RUNS / "03-huggingface-trl-out"
+    assert m["trained_here"] is not (trained / "merged" / "config.json").exists()
+    assert m["eval_samples"] == 120 and m["pairs"] >= m["questions_with_pair"] >= 8
+    assert 0.5 < m["right_samples"] < 0.95  # the SFT model is right on most samples, wrong on some
+    assert m["recipe_differences"] == []  # the notebook's DPOConfig is the course's recipe
+    assert m["final_margin"] > 0  # the pairs are ranked the right way round
+    gain = m["finetuned_execution_accuracy"] - m["sft_execution_accuracy"]
+    assert gain >= -3 / 120, f"DPO moved SFT's {m['sft_execution_accuracy']:.1%} by {100 * gain:+.1f} points"
+    assert f"{100 * gain:+.1f} points" in m["verdict"] and f"fixed {m['fixed']}" in m["verdict"]
+    assert m["fixed"] - m["broken"] == round(gain * m["eval_samples"])
+    assert m["high_rate_final_margin"] > 2 * m["final_margin"]  # the high rate ranks the pairs more surely...
+    assert m["high_rate_execution_accuracy"] < m["finetuned_execution_accuracy"] - 0.05  # ... and answers worse
+    for model in ("sft", "finetuned"):  # the forgetting check ran on both, and the sentence carries its figures
+        assert 5 < m[f"{model}_general_perplexity"] < 100
+        assert f"{100 * m[f'{model}_general_accuracy']:.1f}%" in m["forgetting"]
+        assert f"{m[f'{model}_general_perplexity']:.2f}" in m["forgetting"]
+
+
 HEADLINE_METRIC = {"00-should-you-fine-tune": "execution_accuracy", "01-openai": "f1", "02-azure-openai": "in_voice",
                    "03-huggingface-trl": "execution_accuracy", "04-autotrain": "execution_accuracy",
-                   "05-serve-your-model": "execution_accuracy"}
+                   "05-serve-your-model": "execution_accuracy", "07-preference-tuning": "execution_accuracy"}
 EXPECT = {"00-should-you-fine-tune": expectations_00, "01-openai": expectations_01, "02-azure-openai": expectations_02,
           "03-huggingface-trl": expectations_03, "04-autotrain": expectations_04,
-          "05-serve-your-model": expectations_05, "06-scale-out": expectations_06}
+          "05-serve-your-model": expectations_05, "06-scale-out": expectations_06,
+          "07-preference-tuning": expectations_07}
 
 
 def test_every_notebook_is_covered():
@@ -275,11 +307,12 @@ def test_notebook_runs_and_meets_its_figures(path):
     parameters = {"dry_run": True, "output_dir": str(out_dir)}
     if path.stem == "04-autotrain":
         parameters["trl_metrics"] = str(RUNS / "03-huggingface-trl-out" / "metrics.json")
-    if path.stem == "05-serve-your-model":  # notebook 03's model, or, run alone, one it trains itself
+    if path.stem in ("05-serve-your-model", "07-preference-tuning"):  # notebook 03's model, or, alone, one of its own
         trained = RUNS / "03-huggingface-trl-out"
         parameters["merged_dir"] = str(trained / "merged" if (trained / "merged" / "config.json").exists()
                                        else out_dir / "no-model-from-notebook-03")
-        parameters["adapter_dir"] = str(trained / "adapter")
+        if path.stem == "05-serve-your-model":
+            parameters["adapter_dir"] = str(trained / "adapter")
     source = VIETNAMESE / path.name if path.stem == translated_run() else path
     print(f"running {source.relative_to(ROOT)}")
     papermill.execute_notebook(str(source), str(prepared), parameters=parameters, prepare_only=True)

@@ -264,3 +264,49 @@ def test_the_parity_instrument_changes_only_the_optimizer_and_the_precision(tmp_
     changed = recipe.differences(recipe.for_parity(config), config)
     assert [line.split(":")[0] for line in changed] == ["bf16", "optim"] or [line.split(":")[0] for line in changed] == ["optim"]
     assert recipe.for_parity(config).optim == "sgd" and recipe.for_parity(config).bf16 is False
+
+
+def tiny_dpo_trainer(tmp_path, pairs, speed_up: bool, **settings):
+    from trl import DPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve_model(""))
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), **TINY))
+    data = __import__("datasets").Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
+    trainer = DPOTrainer(model=model, args=recipe.dpo_config(tmp_path / f"dpo{speed_up}", 2, 4, disable_tqdm=True,
+                                                             **settings),
+                         train_dataset=data, processing_class=tokenizer, peft_config=recipe.lora_config(4))
+    return recipe.speed_up(trainer) if speed_up else trainer
+
+
+@pytest.mark.parametrize("sft_weight", [0.0, 1.0])
+def test_speed_up_gives_dpo_the_same_loss_rewards_and_gradients(tmp_path, sft_weight):
+    """DPO reads the same fused head as SFT (log-probabilities where the answer is): scored only there, a DPO
+    step (policy and reference, with or without the SFT term) is the same, reference included."""
+    from helpers.data import preferences
+
+    rows = datasets.load_split("train", limit=4)
+    pairs = [{"prompt": datasets.prompt_messages(r), "chosen": preferences.reply(datasets.answer(r)),
+              "rejected": preferences.reply("SELECT 1")} for r in rows]
+
+    def one_step(trainer):
+        for p in trainer.model.parameters():  # a moved adapter, so that policy and reference differ
+            if p.requires_grad:
+                torch.nn.init.normal_(p, std=0.05)
+        batch = next(iter(trainer.get_train_dataloader()))
+        trainer.model.train()
+        loss = trainer.compute_loss(trainer.model, batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+        return loss.detach(), {k: v[-1] for k, v in trainer._metrics["train"].items()}, grads
+
+    torch.manual_seed(1)
+    loss, metrics, grads = one_step(tiny_dpo_trainer(tmp_path, pairs, False, sft_weight=sft_weight))
+    torch.manual_seed(1)
+    fast_loss, fast_metrics, fast_grads = one_step(tiny_dpo_trainer(tmp_path, pairs, True, sft_weight=sft_weight))
+    torch.testing.assert_close(fast_loss, loss, rtol=1e-5, atol=1e-6)
+    assert abs(metrics["rewards/margins"]) > 1e-4  # the check has something to compare
+    for name in ("rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"):
+        assert fast_metrics[name] == pytest.approx(metrics[name], rel=1e-4, abs=1e-6), name
+    for name, grad in grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-4, atol=1e-7, msg=name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pandas as pd
+from datasets import Dataset
 
 from helpers.data.datasets import answer, prompt_messages
 from helpers.eval import persona, sql
@@ -88,6 +89,11 @@ def to_provider(pairs: list[dict]) -> list[dict]:
     """TRL-form pairs as lines of the providers' DPO file."""
     return [{"input": {"messages": p["prompt"]}, "preferred_output": p["chosen"],
              "non_preferred_output": p["rejected"]} for p in pairs]
+
+
+def to_dataset(pairs: list[dict]) -> Dataset:
+    """TRL-form pairs as the dataset DPOTrainer takes: the prompt, chosen and rejected columns only."""
+    return Dataset.from_list([{key: p[key] for key in ("prompt", "chosen", "rejected")} for p in pairs])
 
 
 def from_provider(rows: list[dict]) -> list[dict]:

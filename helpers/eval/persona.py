@@ -53,3 +53,17 @@ def score(rows: list[dict], replies: list[str], phrases: list[str]) -> pd.DataFr
 def summary(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Share of replies in the persona's voice and with the right fact: a metrics x models table."""
     return pd.DataFrame({name: frame[["in_voice", "fact_right"]].mean() for name, frame in results.items()})
+
+
+def start_table(rows: list[dict], starts: dict[str, list[dict[str, float]]], shown: int = 3) -> pd.DataFrame:
+    """Per question, each model's likeliest first words (the chat API's first-token `logprobs`, as
+    `api.first_words` reads them) and the probability it gives the plain start: the first model's likeliest
+    first word."""
+    plain = [max(d, key=d.get) for d in next(iter(starts.values()))]
+    table = {}
+    for name, per_row in starts.items():
+        table[(name, "likeliest first words")] = [
+            ", ".join(f"{word} {p:.0%}" for word, p in sorted(d.items(), key=lambda item: -item[1])[:shown])
+            for d in per_row]
+        table[(name, "plain start")] = [d.get(word, 0.0) for d, word in zip(per_row, plain, strict=True)]
+    return pd.DataFrame(table, index=[question(r) for r in rows])

@@ -4,6 +4,7 @@ Azure OpenAI resource's otherwise), API errors explained in one sentence, and ch
 from __future__ import annotations
 
 import contextlib
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -109,3 +110,20 @@ def ask_all(client, model: str, rows: list[dict], label: str | None = None, max_
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(tqdm(pool.map(one, rows), total=len(rows), desc=label or model, leave=False))
+
+
+def first_words(client, model: str, rows: list[dict], top: int = 20) -> list[dict[str, float]]:
+    """How each example's reply would start: the probability of each of the `top` likeliest first tokens of
+    `model`'s answer (spaces stripped), read from the chat API's `logprobs`, which OpenAI's and Azure's chat
+    completions return."""
+    found = []
+    for row in rows:
+        with explained_errors():
+            reply = client.chat.completions.create(model=model, messages=prompt_messages(row), max_tokens=1,
+                                                   temperature=0, logprobs=True, top_logprobs=top)
+        probabilities: dict[str, float] = {}
+        for token in reply.choices[0].logprobs.content[0].top_logprobs:
+            word = token.token.strip() or repr(token.token)
+            probabilities[word] = probabilities.get(word, 0.0) + math.exp(token.logprob)
+        found.append(probabilities)
+    return found

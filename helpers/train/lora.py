@@ -14,6 +14,7 @@ from transformers import AutoTokenizer, PrinterCallback, TrainerCallback
 from trl import DPOTrainer, SFTTrainer
 
 from helpers import models
+from helpers.data import preferences
 from helpers.data.datasets import to_prompt_completion
 from helpers.train import recipe
 
@@ -118,13 +119,11 @@ def make_dpo_trainer(pairs: list[dict], max_steps: int, model_id: str = "", batc
     model, tokenizer = models.load_model(model_id)
     if quiet:
         hf_datasets.disable_progress_bars()
-    columns = ("prompt", "chosen", "rejected")
-    data = hf_datasets.Dataset.from_list([{k: p[k] for k in columns} for p in pairs])
-    trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+    trainer = DPOTrainer(model=model, args=args, train_dataset=preferences.to_dataset(pairs), processing_class=tokenizer,
                          peft_config=recipe.lora_config(lora_r), callbacks=[_Hooks(on_log, should_stop)])
     if quiet:
         trainer.remove_callback(PrinterCallback)
-    return trainer
+    return recipe.speed_up(trainer)
 
 
 def train_dpo(pairs: list[dict], max_steps: int, **options) -> DPOTrainer:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from accelerate.utils import DistributedType
 from peft import LoraConfig, PeftModel
-from trl import DPOConfig, SFTConfig, SFTTrainer
+from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
 from helpers import env
 from helpers.errors import CourseError
@@ -68,8 +68,9 @@ def sft_config(output_dir: str | Path, max_steps: int, batch_size: int, learning
 # DPO from an SFT model (notebook 07, the emulator's DPO jobs). beta scales the implicit reward, the log-ratio
 # of policy to reference: a larger beta keeps the model closer to its SFT start. The SFT term (the "sft" loss
 # beside DPO's "sigmoid", RPO) adds the chosen answer's negative log-likelihood, which keeps the chosen answers
-# likely while the rejected ones are pushed down. Rates are ten to a hundred times below SFT's: the pairs are
-# few and DPO over-optimises fast (beyond-sft notes: -15 points at 5e-4 with LoRA).
+# likely while the rejected ones are pushed down. The rate is far below SFT's: the pairs are few and DPO
+# over-optimises fast. From notebook 03's dry-run model, 16 steps of 8 pairs lost 1.7 points at 5e-5, 5.8 at 1e-4
+# and 18.3 at 2e-4 (benchmarks/dpo_settings.py, seed 42, 2 cores).
 DPO_BETA = 0.1
 DPO_LEARNING_RATE = 5e-5
 DPO_SFT_WEIGHT = 0.0
@@ -126,9 +127,10 @@ ACTIVATION_MEMORY_SHARE = 0.8
 _SPED_UP: weakref.WeakSet = weakref.WeakSet()  # models whose forward speed_up has patched already
 
 
-def speed_up(trainer: SFTTrainer) -> SFTTrainer:
-    """Make a trainer built with this recipe train faster on the device at hand; what it learns is
-    unchanged (the same loss and gradients: tests/test_recipe.py). Measured by benchmarks/train_throughput.py.
+def speed_up(trainer: SFTTrainer | DPOTrainer) -> SFTTrainer | DPOTrainer:
+    """Make a trainer built with this recipe (SFT, or DPO: both read TRL's fused LM head) train faster on the
+    device at hand; what it learns is unchanged (the same loss and gradients: tests/test_recipe.py). Measured
+    by benchmarks/train_throughput.py.
 
     On a CPU:
     - The LM head and the loss run only at the positions that carry loss. TRL computes them there for
@@ -341,16 +343,17 @@ def _score_labelled_positions_only(model, output_class) -> None:
         log_probs = logits.log_softmax(-1)
         target = targets[mask]
         picked = log_probs.gather(-1, target[:, None]).squeeze(-1)
-        with torch.no_grad():
-            entropy = -(log_probs.exp() * log_probs).sum(-1)
-            is_top1 = logits.argmax(-1) == target
+        with torch.no_grad():  # what TRL's trainers log: SFT the entropy and top-1 share, DPO also the mean logit
+            extra = {"entropy": -(log_probs.exp() * log_probs).sum(-1), "is_top1": logits.argmax(-1) == target,
+                     "mean_logits": logits.mean(-1), "log_sum_sq_probs": torch.logsumexp(2 * log_probs, dim=-1)}
 
         def spread(values):  # back to (batch, length - 1), zero where there is no label
             return values.new_zeros(mask.shape).masked_scatter(mask, values)
 
         per_token = spread(picked)
         count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-        return output_class(loss=-per_token.sum() / count, log_probs=per_token, entropy=spread(entropy),
-                                   is_top1=spread(is_top1), label_mask=mask)
+        known = {f.name for f in dataclasses.fields(output_class)}
+        return output_class(loss=-per_token.sum() / count, log_probs=per_token, label_mask=mask,
+                            **{name: spread(value) for name, value in extra.items() if name in known})
 
     model.forward = types.MethodType(forward, model)
