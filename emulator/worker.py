@@ -13,11 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from emulator.common import ApiError
-from helpers import models
 from helpers.data import cost, preferences
 from helpers.data.datasets import read_jsonl, to_prompt_completion
 from helpers.data.validate import validate_file
-from helpers.train import lora, recipe
+from helpers.train import recipe
 
 VALID_SAMPLE = 32  # validation examples scored at the end of a job
 
@@ -75,9 +74,7 @@ def start_model(em, job: dict) -> str:
     if not adapters:
         return ""
     folder = em.workdir / job["id"] / "start"
-    model, tokenizer = models.load_model("")
-    for adapter in adapters:
-        model = lora.merge_loaded(model, adapter)
+    model, tokenizer = em.chat.model(job["model"])  # the model that answers under that name, adapters merged
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
