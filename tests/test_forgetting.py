@@ -141,3 +141,19 @@ def test_side_by_side_shows_only_the_questions_whose_score_changed():
     table = forgetting.side_by_side(before, after)
     assert table.question.tolist() == ["q2", "q3"]
     assert table["base reply"].tolist() == ["b", "x"] and table["tuned reply"].tolist() == ["SELECT b", "c"]
+
+
+def test_a_saved_check_is_read_back_with_the_same_figures_without_touching_a_model(tmp_path, capsys):
+    import pandas as pd
+
+    answers = pd.DataFrame({"question": ["q1", "q2", "q3", "q4"], "kind": "fact", "reply": ["a", "b", "x", "y"],
+                            "expected": ["a", "b", "c", "d"], "right": [True, True, False, False]})
+    measured = forgetting.Check("fine-tuned", {"tokens": 3001, "cross_entropy": 2.86, "perplexity": 17.46}, answers, 38.2)
+    path = measured.save(tmp_path / "general-check.json")
+    read = forgetting.check(None, None, label="SFT", reuse=path)  # no model: reading must not measure
+    assert (read.label, read.accuracy, read.perplexity, read.seconds) == ("SFT", 0.5, 17.46, 0.0)
+    assert read.answers.equals(answers)
+    assert "2/4 general questions right, perplexity 17.46 on 3,001 tokens" in capsys.readouterr().out
+    assert forgetting.side_by_side(read, measured).empty  # the same answers, question by question
+    with pytest.raises((AttributeError, TypeError)):  # a missing file is measured, here on no model at all
+        forgetting.check(None, None, reuse=tmp_path / "missing.json")

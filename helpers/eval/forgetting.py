@@ -11,10 +11,12 @@ on the base and the fine-tuned model, offline and in well under a minute on a CP
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -117,15 +119,30 @@ class Check:
     def perplexity(self) -> float:
         return self.text["perplexity"]
 
+    def save(self, path: str | Path) -> Path:
+        """Write the check as JSON, for a later notebook that starts from the same model (`check(reuse=...)`)."""
+        path = Path(path)
+        path.write_text(json.dumps({"label": self.label, "text": self.text, "seconds": round(self.seconds, 1),
+                                    "answers": self.answers.to_dict(orient="records")}, indent=1) + "\n")
+        return path
 
-def check(model, tokenizer, label: str = "model") -> Check:
-    """Measure one model on the general text and the general questions, and print the result."""
-    start = time.perf_counter()
-    text = text_loss(model, tokenizer)
-    answers = answer_questions(model, tokenizer, desc=f"{label}: general questions")
-    result = Check(label, text, answers, time.perf_counter() - start)
-    print(f"{label}: {int(answers.right.sum())}/{len(answers)} general questions right, perplexity "
-          f"{result.perplexity:.2f} on {text['tokens']:,} tokens of general text ({result.seconds:.0f} s)")
+
+def check(model, tokenizer, label: str = "model", reuse: str | Path | None = None) -> Check:
+    """Measure one model on the general text and the general questions, and print the result. With `reuse`,
+    the path of a check saved by an earlier notebook for this very model (`Check.save`), its figures are read
+    from there when it exists instead of measured again (no time spent: `seconds` is 0)."""
+    if reuse is not None and Path(reuse).exists():
+        saved = json.loads(Path(reuse).read_text())
+        result = Check(label, saved["text"], pd.DataFrame(saved["answers"]), 0.0)
+        source = f"read from {Path(reuse).name}, measured earlier by the notebook that trained this model"
+    else:
+        start = time.perf_counter()
+        text = text_loss(model, tokenizer)
+        answers = answer_questions(model, tokenizer, desc=f"{label}: general questions")
+        result = Check(label, text, answers, time.perf_counter() - start)
+        source = f"{result.seconds:.0f} s"
+    print(f"{label}: {int(result.answers.right.sum())}/{len(result.answers)} general questions right, perplexity "
+          f"{result.perplexity:.2f} on {result.text['tokens']:,} tokens of general text ({source})")
     return result
 
 
