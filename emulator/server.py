@@ -1,6 +1,6 @@
 """The emulator's state and routes: files, fine-tuning jobs (supervised and DPO, from a base model or
 a fine-tuned one; events, checkpoints, cancel, the metadata filter, cursor pagination), models and chat
-completions, in the chosen provider's shapes
+completions, the graders API of reinforcement fine-tuning (validate and run), in the chosen provider's shapes
 (`helpers.providers.conventions`), and Azure's deployments on management.azure.com.
 
 Every change to a job goes through `Emulator.lock`; a job that has ended never changes again."""
@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 from emulator import azure, worker
 from emulator.chat import Chat
 from emulator.common import ApiError, error_body, multipart, now, page, public
+from helpers.eval import graders
 from helpers.providers.conventions import JOB_ENDED, PROVIDERS, Provider
 from helpers.providers.http import http_module
 from helpers.train import lora
@@ -426,6 +427,35 @@ class Emulator:
             raise ApiError(400, "logprobs must be set to true when top_logprobs is given", param="top_logprobs")
         return 200, self.chat.complete(name, body)
 
+    # -- graders (reinforcement fine-tuning) ------------------------------------------------------
+    def _grader(self, body: dict) -> dict:
+        """The request's grader, checked as the providers check it: a 400 naming the bad field."""
+        if "grader" not in body:
+            raise ApiError(400, "Missing required parameter: 'grader'.", param="grader", code="missing_required_parameter")
+        try:
+            return graders.validate(body["grader"], models=self.knows_model)
+        except graders.GraderError as err:
+            raise ApiError(400, f"Invalid grader: {err}", param=err.param, code="invalid_grader") from None
+
+    def validate_grader(self, request, query):
+        return 200, {"grader": self._grader(json.loads(request.content or b"{}"))}
+
+    def run_grader(self, request, query):
+        body = json.loads(request.content or b"{}")
+        grader = self._grader(body)
+        if not isinstance(body.get("model_sample"), str):
+            raise ApiError(400, "model_sample must be a string: the model's reply to grade", param="model_sample")
+        if body.get("item") is not None and not isinstance(body["item"], dict):
+            raise ApiError(400, "item must be a JSON object: the dataset line the sample answers", param="item")
+        return 200, graders.run(grader, body["model_sample"], body.get("item"), score_with=self.score_with)
+
+    def score_with(self, model: str, messages: list[dict], sampling: dict) -> tuple[str, int]:
+        """A score_model grader's reply from the emulator's own models, and the tokens it took."""
+        answer = self.chat.complete(model, {"messages": messages, "temperature": sampling.get("temperature", 0),
+                                            "max_completion_tokens": sampling.get("max_completions_tokens") or 16,
+                                            "seed": sampling.get("seed")})
+        return answer["choices"][0]["message"]["content"], answer["usage"]["total_tokens"]
+
 
 ROUTES = [
     ("POST", r"/files", "create_file"),
@@ -443,6 +473,8 @@ ROUTES = [
     ("GET", r"/models/(.+)", "get_model"),
     ("POST", r"/chat/completions", "chat_completion"),
     ("POST", r"/deployments/([^/]+)/chat/completions", "deployment_chat"),
+    ("POST", r"/fine_tuning/alpha/graders/validate", "validate_grader"),
+    ("POST", r"/fine_tuning/alpha/graders/run", "run_grader"),
 ]
 
 

@@ -5,7 +5,8 @@ they need from the step they are at:
                                                                         # child processes; metrics.json
     from helpers.data import datasets, chat_format, validate, tokens, cost, preferences   # JSONL, rules, checks, bill, DPO pairs
     from helpers.train import recipe, lora, distributed, autotrain   # one LoRA recipe (SFT, DPO), training, launches, AutoTrain
-    from helpers.eval import generate, sql, forgetting, few_shot, break_even, ingredients, persona   # measuring models
+    from helpers.eval import generate, sql, forgetting, few_shot, break_even, ingredients, persona, graders, sandbox
+                                                                    # measuring models; graders and their sandbox
     from helpers.serve import server, measure, llamacpp, ollama, vllm   # hosting a model: servers, speed, engines
     from helpers.providers import api, jobs, azure, conventions, settings, http   # OpenAI and Azure OpenAI
 
