@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from helpers.data.chat_format import CODES, check_chat, check_preference
+from helpers.data.chat_format import CODES, check_chat, check_preference, check_reinforcement
 
 U = {"role": "user", "content": "Hi"}
 A = {"role": "assistant", "content": "Hello!"}
@@ -110,8 +110,23 @@ def test_preference_rule(code, bad, good):
     assert codes(check_preference, good) == []
 
 
+FIELDS = frozenset({"item.reference.rows[0]", "item.db_id"})
+REINFORCEMENT_CASES = [
+    ("last_message_not_user", chat(S, U, A, db_id="shop", reference={"rows": [1]}), chat(S, U, db_id="shop", reference={"rows": [1]})),
+    ("last_message_not_user", chat(U, S, db_id="shop", reference={"rows": [1]}), chat(S, U, db_id="shop", reference={"rows": [1]})),
+    ("missing_grader_field", chat(S, U, db_id="shop"), chat(S, U, db_id="shop", reference={"rows": [2]})),
+    ("missing_grader_field", chat(S, U, db_id="shop", reference={"rows": []}), chat(S, U, db_id="shop", reference={"rows": [0]})),
+]
+
+
+@pytest.mark.parametrize("code,bad,good", REINFORCEMENT_CASES, ids=[c[0] for c in REINFORCEMENT_CASES])
+def test_reinforcement_rule(code, bad, good):
+    assert code in [c for c, _ in check_reinforcement(bad, FIELDS)]
+    assert list(check_reinforcement(good, FIELDS)) == []
+
+
 def test_every_line_level_code_has_a_failing_case():
-    covered = {c[0] for c in CHAT_CASES + PREFERENCE_CASES}
+    covered = {c[0] for c in CHAT_CASES + PREFERENCE_CASES + REINFORCEMENT_CASES}
     file_level = {"not_utf8", "invalid_json", "too_few_examples", "file_too_large", "empty_line",
                   "byte_order_mark", "missing_byte_order_mark", "duplicate_example", "example_too_long",
                   "unknown_model", "few_examples", "missing_system_message", "missing_user_message"}

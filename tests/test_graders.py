@@ -104,3 +104,24 @@ def test_variables_lists_the_item_fields_a_grader_reads():
     grader = {"type": "multi", "name": "m", "calculate_output": "a",
               "graders": {"a": {**EXACT, "reference": "{{ item.answer }} {{ item.db.name }}"}}}
     assert graders.variables(grader) == {"item.answer", "item.db.name"}
+
+
+def test_the_sql_python_grader_agrees_with_the_courses_scorer_on_every_kind_of_reply():
+    """The grader a provider would run (self-contained: the databases are in its source) gives the score the
+    course's own scorer gives: 0.9 for the gold rows, 0.1 for SQL that runs, 0 for SQL that does not."""
+    from helpers.data import datasets
+    from helpers.eval import sql
+
+    samples = []
+    for row in datasets.load_split("test", limit=12, seed=3):
+        gold = row["messages"][-1]["content"]
+        for reply in (gold, f"```sql\n{gold};\n```", f"{gold} LIMIT 0", "SELECT 1", "SELECT nope FROM nowhere", "I think"):
+            samples.append((reply, {"db_id": row["db_id"], "gold_sql": gold}))
+    results = graders.run_many(graders.sql_grader(), samples)
+    expected = []
+    for reply, item in samples:
+        db, query = sql.DB_DIR / f"{item['db_id']}.sqlite", sql.extract_sql(reply)
+        runs = not sql.execution_match(db, query, item["gold_sql"])[1].startswith("error")
+        expected.append(0.9 * sql.execution_match(db, query, item["gold_sql"])[0] + 0.1 * runs)
+    assert [r["reward"] for r in results] == pytest.approx(expected)
+    assert {round(e, 1) for e in expected} == {0.0, 0.1, 1.0}  # every kind of reply occurred

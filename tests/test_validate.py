@@ -227,3 +227,30 @@ def test_a_broken_preference_file_names_each_bad_line_and_keeps_the_valid_ones(t
                                                             + [{"role": "assistant", "content": "x"}]})],
                                      name="input.jsonl"))
     assert one.example_tokens[0] > 2 * (input_only.example_tokens[0] - 4)
+
+
+def test_a_reinforcement_file_ends_each_line_with_the_user_and_carries_what_its_grader_reads(tmp_path):
+    from helpers.eval import graders
+
+    def row(i, **change):
+        return json.dumps({"messages": [{"role": "system", "content": "SQL only."}, {"role": "user", "content": f"Q{i}?"}],
+                           "db_id": "shop", "gold_sql": f"SELECT {i}", **change})
+
+    grader = {"type": "multi", "name": "m", "calculate_output": "exact",
+              "graders": {"exact": {"type": "string_check", "name": "exact", "operation": "eq",
+                                    "input": "{{ sample.output_text }}", "reference": "{{ item.gold_sql }}"}}}
+    fields = graders.variables(grader)
+    ends_with_answer = json.loads(row(13))
+    ends_with_answer["messages"].append({"role": "assistant", "content": "SELECT 13"})
+    no_gold = json.loads(row(14))
+    del no_gold["gold_sql"]
+    lines = [row(i) for i in range(1, 13)] + [json.dumps(ends_with_answer), json.dumps(no_gold),
+                                                json.dumps({"input": {"messages": []}})]
+    report = validate_file(write(tmp_path, lines), format="reinforcement", grader_fields=fields)
+    assert codes_at(report.errors) == [(13, "last_message_not_user"), (14, "missing_grader_field"),
+                                       (15, "missing_messages_list")]
+    assert "the grader reads {{ item.gold_sql }}, but this line has no gold_sql" in report.errors[1].message
+    assert "looks like a preference example" in report.errors[2].message
+    assert report.valid == 12 and report.write_valid(tmp_path / "ok.jsonl") == 12
+    # without the grader, the line without the field is valid: only the grader knows what it reads
+    assert validate_file(write(tmp_path, lines, name="b.jsonl"), format="reinforcement").valid == 13

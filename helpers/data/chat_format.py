@@ -1,4 +1,4 @@
-"""The rules of OpenAI's fine-tuning formats (chat and preference), one example at a time.
+"""The rules of OpenAI's fine-tuning formats (chat, preference and reinforcement), one example at a time.
 
 Each check yields (code, message) pairs; CODES lists every code with its severity and meaning.
 `helpers.data.validate` applies them to a whole file.
@@ -7,6 +7,7 @@ Each check yields (code, message) pairs; CODES lists every code with its severit
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 CODES = {  # code: (severity, what it means)
@@ -41,6 +42,8 @@ CODES = {  # code: (severity, what it means)
     "invalid_preference_output": ("error", "an output is not a list of one assistant message"),
     "preference_output_not_text": ("error", "an output carries tool calls or a weight: DPO compares text replies"),
     "empty_preference_output": ("error", "an output's reply is empty: there is nothing to prefer"),
+    "last_message_not_user": ("error", "a reinforcement example does not end with the user turn the model answers"),
+    "missing_grader_field": ("error", "a reinforcement example lacks a field its grader reads"),
     "too_few_examples": ("error", "fewer valid examples than the provider accepts"),
     "file_too_large": ("error", "the file is larger than the provider accepts"),
     "empty_line": ("warning", "a blank line; it is skipped"),
@@ -301,6 +304,36 @@ def check_preference(row) -> Iterator[tuple[str, str]]:
         yield "identical_preference_outputs", "preferred and non-preferred outputs are the same: nothing to learn"
 
 
+def check_reinforcement(row, grader_fields: frozenset = frozenset()) -> Iterator[tuple[str, str]]:
+    """Problems of one reinforcement fine-tuning example: chat messages ending with the user's turn (the
+    model writes the reply, the grader scores it), and every `item.*` field the grader reads."""
+    if not isinstance(row, dict):
+        yield "data_type", f"each line must be a JSON object, got {_kind(row)}"
+        return
+    if "messages" not in row:
+        hint = ": this looks like a preference example" if "input" in row else ""
+        yield "missing_messages_list", f"the example has no 'messages' list{hint}"
+        return
+    yield from _check_definitions(row)
+    yield from _check_messages(row["messages"])
+    messages = row["messages"] if isinstance(row["messages"], list) else []
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    if messages and last.get("role") != "user":
+        yield "last_message_not_user", (f"messages ends with a {last.get('role')!r} message; a reinforcement example "
+                                        "ends with the user turn the model answers (put a reference answer in a "
+                                        "field of the line, such as 'reference_answer', for the grader to read)")
+    for field in sorted(grader_fields):
+        value, walked = {"item": row}, []
+        for part in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]", field):
+            walked.append(part)
+            try:
+                value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+            except (KeyError, IndexError, TypeError):
+                yield "missing_grader_field", (f"the grader reads {{{{ {field} }}}}, but this line has no "
+                                               f"{'.'.join(walked[1:])}; add it to every line")
+                break
+
+
 def _text(content) -> str | None:
     """The text of a message's content: a string, or its text parts joined."""
     if isinstance(content, str):
@@ -313,10 +346,12 @@ def _text(content) -> str | None:
 def example_messages(row: dict, fmt: str) -> tuple[list[dict], dict]:
     """The messages a valid example trains on, and its tool definitions (for token counts). A preference
     example is read twice, its input with each output: DPO scores both replies in full."""
+    if fmt == "reinforcement":
+        return row["messages"], row
     if fmt == "preference":
         given = row["input"]
         return given["messages"] + row["preferred_output"] + given["messages"] + row["non_preferred_output"], given
     return row["messages"], row
 
 
-CHECKS = {"chat": check_chat, "preference": check_preference}
+CHECKS = {"chat": check_chat, "preference": check_preference, "reinforcement": check_reinforcement}

@@ -1,6 +1,6 @@
 """Check a fine-tuning JSONL file the way the provider will, before you upload (and pay for) it.
 
-    python -m helpers.data.validate FILE [--model NAME] [--format chat|preference]
+    python -m helpers.data.validate FILE [--model NAME] [--format chat|preference|reinforcement]
                                          [--provider openai|azure] [--epochs N] [--json]
 
 Every problem names its line, a stable code (chat_format.CODES) and what to do. A bad line never
@@ -44,6 +44,7 @@ class Report:
     model: str
     format: str = "chat"
     provider: str = "openai"
+    grader_fields: frozenset = frozenset()  # reinforcement: the item fields the grader reads
     examples: int = 0
     valid: int = 0
     errors: list[Problem] = field(default_factory=list)
@@ -232,7 +233,8 @@ def _check_line(number: int, raw: bytes, report: Report, seen: dict, tally: _Tal
     row = _parse(number, raw, report)
     if row is _UNPARSED:
         return
-    found = list(CHECKS[report.format](row))
+    found = list(CHECKS[report.format](row, report.grader_fields) if report.format == "reinforcement"
+                 else CHECKS[report.format](row))
     for code, message in found:
         report.add(number, code, message)
     if any(CODES[code][0] == "error" for code, _ in found):
@@ -295,15 +297,16 @@ def _add_file_checks(report: Report, has_bom: bool) -> None:
 
 
 def validate_file(path: str | Path, model: str = DEFAULT_MODEL, format: str = "chat",
-                  provider: str = "openai", epochs: int | None = None) -> Report:
-    """Check every line of a JSONL training file; count tokens and estimate the job's cost."""
+                  provider: str = "openai", epochs: int | None = None, grader_fields=()) -> Report:
+    """Check every line of a JSONL training file; count tokens and estimate the job's cost. A reinforcement
+    file is checked against the `item.*` fields its grader reads (`graders.variables(grader)`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; give the path of a .jsonl training file")
     if format not in CHECKS:
         raise ValueError(f"format={format!r}; use one of {', '.join(CHECKS)}")
     get(provider)  # a CourseError naming the known providers
-    report = Report(str(path), model, format, provider)
+    report = Report(str(path), model, format, provider, frozenset(grader_fields))
     size = path.stat().st_size
     report.stats["file_bytes"] = size
     if size > MAX_FILE_BYTES:
@@ -330,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.data.validate", description=__doc__.split("\n")[0])
     parser.add_argument("file", help="the JSONL training (or validation) file")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"base model (default {DEFAULT_MODEL})")
-    parser.add_argument("--format", default="chat", choices=list(CHECKS), help="supervised chat or preference (DPO)")
+    parser.add_argument("--format", default="chat", choices=list(CHECKS), help="supervised chat, preference (DPO) or reinforcement (RFT)")
     parser.add_argument("--provider", default="openai", choices=list(PROVIDERS))
     parser.add_argument("--epochs", type=int, help="epochs of the job (default: the provider's rule)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")

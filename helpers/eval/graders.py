@@ -420,3 +420,80 @@ def _grade_one(grader: dict, scope: dict, score_with) -> tuple[float, dict, dict
     if number is None:
         return 0.0, {"model_grader_parse_error": True}, {}, tokens
     return min(max(float(number.group()), low), high), {}, {}, tokens
+
+
+# -- the course's SQL reward as a provider's python grader ------------------------------------
+SQL_GRADER = '''
+import re
+import sqlite3
+from collections import Counter
+
+FENCE = re.compile(r"```(?:sql|sqlite)?\\s*(.*?)(?:```|$)", re.S | re.I)
+QUOTED = re.compile(r"('(?:[^']|'')*')")
+
+
+def extract_sql(text):
+    match = FENCE.search(text)
+    return (match.group(1) if match else text).split(";")[0].strip()
+
+
+def run(database, query):
+    con = sqlite3.connect(":memory:")
+    con.executescript(database)
+    steps = iter(range(2000))
+    con.set_progress_handler(lambda: next(steps, None) is None, 1000)  # a runaway query stops
+    try:
+        return [tuple(round(v, 4) if isinstance(v, float) else v for v in row) for row in con.execute(query).fetchall()]
+    finally:
+        con.close()
+
+
+def ordered(query):
+    parts = QUOTED.split(" ".join(query.split()))
+    return "order by" in "".join(p if p.startswith("'") else p.lower() for p in parts)
+
+
+def grade(sample, item):
+    """0.9 when the reply's SQL returns the gold query's rows, plus 0.1 when it runs at all."""
+    database = DATABASES[item["db_id"]]
+    expected = run(database, item["gold_sql"])
+    try:
+        got = run(database, extract_sql(sample["output_text"]))
+    except (sqlite3.Error, sqlite3.Warning, ValueError):
+        return 0.0
+    same = got == expected if ordered(item["gold_sql"]) else Counter(got) == Counter(expected)
+    return 0.9 * same + 0.1
+'''
+
+
+def sql_grader(db_dir=None, name: str = "sql_execution") -> dict:
+    """The course's SQL reward (notebook 08's: 0.9 for the gold rows, 0.1 for SQL that runs) as a python
+    grader a provider can run: self-contained, the databases written into its source as SQL, each line's
+    `db_id` and `gold_sql` read from the item."""
+    import sqlite3
+    from pathlib import Path
+
+    from helpers.eval.sql import DB_DIR
+
+    dumps = {}
+    for path in sorted(Path(db_dir or DB_DIR).glob("*.sqlite")):
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        dumps[path.stem] = "\n".join(con.iterdump())
+        con.close()
+    return {"type": "python", "name": name, "source": SQL_GRADER.lstrip() + f"\n\nDATABASES = {dumps!r}\n"}
+
+
+def reward_function(grader: dict, columns: list[str], score_with: Callable | None = None,
+                    limits: sandbox.Limits = sandbox.DEFAULT, on_results: Callable | None = None) -> Callable:
+    """The grader as a reward function for TRL's GRPOTrainer: each completion is the sample, the row's
+    `columns` are the item. `on_results` sees each batch's run responses (errors included)."""
+    def reward(completions, **row_columns):
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        items = [{name: row_columns[name][i] for name in columns} for i in range(len(texts))]
+        results = run_many(grader, list(zip(texts, items, strict=True)), score_with, limits)
+        if on_results:
+            on_results(results)
+        return [r["reward"] for r in results]
+
+    reward.__name__ = grader.get("name") or grader["type"]
+    return reward
