@@ -111,9 +111,10 @@ def test_preference_rule(code, bad, good):
 
 
 FIELDS = frozenset({"item.reference.rows[0]", "item.db_id"})
+REF = {"db_id": "shop", "reference": {"rows": [1]}}
 REINFORCEMENT_CASES = [
-    ("last_message_not_user", chat(S, U, A, db_id="shop", reference={"rows": [1]}), chat(S, U, db_id="shop", reference={"rows": [1]})),
-    ("last_message_not_user", chat(U, S, db_id="shop", reference={"rows": [1]}), chat(S, U, db_id="shop", reference={"rows": [1]})),
+    ("last_message_not_user", chat(S, U, A, **REF), chat(S, U, **REF)),
+    ("last_message_not_user", chat(U, S, **REF), chat(S, U, **REF)),
     ("missing_grader_field", chat(S, U, db_id="shop"), chat(S, U, db_id="shop", reference={"rows": [2]})),
     ("missing_grader_field", chat(S, U, db_id="shop", reference={"rows": []}), chat(S, U, db_id="shop", reference={"rows": [0]})),
 ]

@@ -333,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.data.validate", description=__doc__.split("\n")[0])
     parser.add_argument("file", help="the JSONL training (or validation) file")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"base model (default {DEFAULT_MODEL})")
-    parser.add_argument("--format", default="chat", choices=list(CHECKS), help="supervised chat, preference (DPO) or reinforcement (RFT)")
+    parser.add_argument("--format", default="chat", choices=list(CHECKS),
+                        help="supervised chat, preference (DPO) or reinforcement (RFT)")
     parser.add_argument("--provider", default="openai", choices=list(PROVIDERS))
     parser.add_argument("--epochs", type=int, help="epochs of the job (default: the provider's rule)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")

@@ -1,5 +1,5 @@
-"""LoRA training with the course's recipe in one call (SFT, and DPO from an SFT model), merging an
-adapter into its base model, and what a trainer logged (losses, tokens, DPO's rewards)."""
+"""LoRA training with the course's recipe in one call (SFT; DPO and GRPO from an SFT model), merging an
+adapter into its base model, and what a trainer logged (losses, tokens, DPO's rewards, GRPO's rewards)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from peft import PeftModel
 from transformers import AutoTokenizer, PrinterCallback, TrainerCallback
-from trl import DPOTrainer, SFTTrainer
+from trl import DPOTrainer, GRPOTrainer, SFTTrainer
 
 from helpers import models
 from helpers.data import preferences
@@ -140,4 +140,43 @@ def dpo_history(log_history: list[dict]) -> pd.DataFrame:
             "rewards/margins": "margin", "rewards/accuracies": "pairs ranked right"}
     rows = [{"step": h["step"], **{name: h[key] for key, name in keys.items() if key in h}}
             for h in log_history if "rewards/margins" in h]
+    return pd.DataFrame(rows, columns=["step", *keys.values()])
+
+
+def make_grpo_trainer(prompts: list[dict], reward_funcs: list, max_steps: int, model_id: str = "",
+                      prompts_per_step: int = 4, lora_r: int = recipe.LORA_R, seed: int = 0, on_log=None,
+                      should_stop=None, output_dir: str | Path | None = None, quiet: bool = True,
+                      reward_weights: list[float] | None = None, **settings) -> GRPOTrainer:
+    """A GRPOTrainer for LoRA with the course's recipe (`recipe.grpo_config`; `settings` are its generations,
+    learning_rate, beta, completion_tokens and temperature), ready to train. `prompts` are rows with a
+    "prompt" (chat messages ending with the user's) and the columns the reward functions read; each reward
+    function takes (completions, **columns) and returns one number per completion, as TRL calls it."""
+    args = recipe.grpo_config(output_dir or tempfile.mkdtemp(prefix="grpo-"), max_steps, prompts_per_step, seed=seed,
+                              disable_tqdm=quiet, reward_weights=reward_weights, **settings)
+    model, tokenizer = models.load_model(model_id)
+    if quiet:
+        hf_datasets.disable_progress_bars()
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args,
+                          train_dataset=hf_datasets.Dataset.from_list(prompts), processing_class=tokenizer,
+                          peft_config=recipe.lora_config(lora_r), callbacks=[_Hooks(on_log, should_stop)])
+    if quiet:
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train_grpo(prompts: list[dict], reward_funcs: list, max_steps: int, **options) -> GRPOTrainer:
+    """LoRA GRPO with the course's recipe (`make_grpo_trainer`'s options); returns the trained trainer."""
+    trainer = make_grpo_trainer(prompts, reward_funcs, max_steps, **options)
+    trainer.train()
+    return trainer
+
+
+def grpo_history(log_history: list[dict]) -> pd.DataFrame:
+    """What GRPOTrainer logged per step: the mean reward of the step's answers and its spread, the share of
+    prompts whose answers all scored the same (no learning signal), the loss, the answers' mean length, and
+    the seconds of the step."""
+    keys = {"reward": "mean reward", "reward_std": "reward spread", "frac_reward_zero_std": "groups without signal",
+            "loss": "loss", "completions/mean_length": "answer tokens", "step_time": "seconds"}
+    rows = [{"step": h["step"], **{name: h[key] for key, name in keys.items() if key in h}}
+            for h in log_history if "reward" in h]
     return pd.DataFrame(rows, columns=["step", *keys.values()])

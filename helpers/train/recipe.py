@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from accelerate.utils import DistributedType
 from peft import LoraConfig, PeftModel
-from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+from trl import DPOConfig, DPOTrainer, GRPOConfig, SFTConfig, SFTTrainer
 
 from helpers import env
 from helpers.errors import CourseError
@@ -90,6 +90,36 @@ def dpo_config(output_dir: str | Path, max_steps: int, batch_size: int, learning
         learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=max(1, max_steps // 20),
         beta=beta, **losses, max_length=MAX_LENGTH, bf16=use_bf16(), use_cpu=not gpu,
         activation_checkpointing=gpu, seed=seed,
+        **{"logging_steps": 1, "save_strategy": "no", "report_to": "none", **reporting})
+
+
+# GRPO from an SFT model (notebook 08, the emulator's reinforcement jobs): each prompt is answered
+# `generations` times, each answer scored by the reward, and the answers above their group's mean reward made
+# likelier, those below less likely. No reference model (beta 0, TRL's default since GRPO's DAPO variant): the
+# reward, not a KL leash, keeps the answers right; a small rate and few steps keep the model near its start.
+GRPO_GENERATIONS = 4
+GRPO_LEARNING_RATE = 2e-5
+GRPO_BETA = 0.0
+GRPO_COMPLETION_TOKENS = 64  # the course's SQL answers are 10-30 tokens; a longer one is cut and scored as it is
+
+
+def grpo_config(output_dir: str | Path, max_steps: int, prompts_per_step: int, generations: int = GRPO_GENERATIONS,
+                learning_rate: float = GRPO_LEARNING_RATE, beta: float = GRPO_BETA,
+                completion_tokens: int = GRPO_COMPLETION_TOKENS, temperature: float = 1.0,
+                reward_weights: list[float] | None = None, seed: int = 0, **reporting) -> GRPOConfig:
+    """TRL's GRPO settings in the recipe's way: the schedule, precision and devices of `sft_config`;
+    `prompts_per_step` prompts x `generations` answers per optimizer step, sampled at `temperature`; the
+    reward is the sum of the reward functions' scores, weighted by `reward_weights` (1 each by default)."""
+    unknown = sorted(set(reporting) - REPORTING)
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not a reporting setting; change helpers/train/recipe.py instead")
+    gpu = torch.cuda.is_available()
+    return GRPOConfig(
+        output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=prompts_per_step * generations,
+        num_generations=generations, max_completion_length=completion_tokens, temperature=temperature,
+        learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=max(1, max_steps // 20),
+        beta=beta, reward_weights=reward_weights, bf16=use_bf16(), use_cpu=not gpu, activation_checkpointing=gpu,
+        seed=seed,
         **{"logging_steps": 1, "save_strategy": "no", "report_to": "none", **reporting})
 
 
