@@ -56,9 +56,10 @@ latest-env:
 
 # The fast suite but the tests of what does not run on these libraries (AutoTrain's and llama.cpp's own
 # environments, the browser, translations, lint, scheduling), the forgetting check's (a minute of generation
-# that test_generate, test_sql and the emulator's tests exercise too) and the emulator's DPO jobs' (three minutes of
-# DPO training; test_recipe's DPO tests run TRL's DPOTrainer on these releases), to keep CI within its time.
-STACK_INDEPENDENT := $(foreach t,autotrain llamacpp browser translations lint scheduling nbclean forgetting emulator_dpo,--ignore=tests/test_$(t).py)
+# that test_generate, test_sql and the emulator's tests exercise too) and the emulator's DPO and reinforcement jobs'
+# (minutes of training; test_recipe's DPO tests and test_lora's GRPO test run TRL's DPOTrainer and GRPOTrainer on
+# these releases), to keep CI within its time.
+STACK_INDEPENDENT := $(foreach t,autotrain llamacpp browser translations lint scheduling nbclean forgetting emulator_dpo emulator_rft,--ignore=tests/test_$(t).py)
 test-latest-fast: $(if $(LATEST_READY),,latest-env)
 	$(LT_PY) -m pytest -n 2 -m "not slow and not last" -p no:cacheprovider $(STACK_INDEPENDENT)
 

@@ -1,4 +1,4 @@
-"""The emulator's state and routes: files, fine-tuning jobs (supervised and DPO, from a base model or
+"""The emulator's state and routes: files, fine-tuning jobs (supervised, DPO and reinforcement, from a base model or
 a fine-tuned one; events, checkpoints, cancel, the metadata filter, cursor pagination), models and chat
 completions, the graders API of reinforcement fine-tuning (validate and run), in the chosen provider's shapes
 (`helpers.providers.conventions`), and Azure's deployments on management.azure.com.
@@ -53,6 +53,7 @@ class Emulator:
     faults: Faults = field(default_factory=Faults)
     train: Callable = lora.train  # how a job trains: rows, steps and options in, a trainer out
     train_dpo: Callable = lora.train_dpo  # how a DPO job trains: preference pairs, steps and options in
+    train_grpo: Callable = lora.train_grpo  # how a reinforcement job trains: prompts, rewards, steps and options in
     files: dict = field(default_factory=dict)
     contents: dict = field(default_factory=dict)
     jobs: dict = field(default_factory=dict)
@@ -206,13 +207,23 @@ class Emulator:
         if len(metadata) > 16:
             raise ApiError(400, "metadata holds at most 16 pairs", param="metadata")
         kind, hyper, method_hyper = _method(body)
+        details = {"hyperparameters": method_hyper}
+        if kind == "reinforcement":
+            given = (body.get("method") or {}).get("reinforcement") or {}
+            if "grader" not in given:
+                raise ApiError(400, "Missing required parameter: 'method.reinforcement.grader'.",
+                               param="method.reinforcement.grader", code="missing_required_parameter")
+            try:
+                details["grader"] = graders.validate(given["grader"], "method.reinforcement.grader", self.knows_model)
+            except graders.GraderError as err:
+                raise ApiError(400, f"Invalid grader: {err}", param=err.param, code="invalid_grader") from None
         job = {"id": self.spec.new_id("ftjob-"), "object": "fine_tuning.job", "created_at": now(), "error": None,
                "fine_tuned_model": None, "finished_at": None, "hyperparameters": hyper, "model": model,
                "organization_id": "org-emulator" if self.spec.organization_in_jobs else None,
                "result_files": [], "seed": body.get("seed", 42), "status": self.spec.job_statuses[0],
                "trained_tokens": None, "training_file": training, "validation_file": body.get("validation_file"),
                "estimated_finish": None, "integrations": None, "metadata": metadata or None, "suffix": suffix,
-               "method": {"type": kind, kind: {"hyperparameters": method_hyper}}, "_base": self.base_of(model)}
+               "method": {"type": kind, kind: details}, "_base": self.base_of(model)}
         with self.lock:
             self.jobs[job["id"]] = job
             self.events[job["id"]], self.checkpoints[job["id"]] = [], []
@@ -235,9 +246,16 @@ class Emulator:
         if not known or (training_types and not body.get("trainingType")):
             code, param, message = self.spec.model_refusal
             raise ApiError(400, message.format(model=model), param=param, code=code)
-        if (body.get("method") or {}).get("type") == "dpo" and self.base_of(model) not in self.spec.dpo_models:
+        method = (body.get("method") or {}).get("type", "supervised")
+        if method == "dpo" and self.base_of(model) not in self.spec.dpo_models:
             code, param, message = self.spec.dpo_refusal
             raise ApiError(400, message.format(model=model), param=param, code=code)
+        if (method == "reinforcement") != (self.base_of(model) in self.spec.rft_models):
+            code, param, message = self.spec.rft_refusal
+            raise ApiError(400, message.format(model=model, method=method), param=param, code=code)
+        if method == "reinforcement" and not body.get("validation_file"):  # both providers' RFT guides
+            raise ApiError(400, "Reinforcement fine-tuning needs a validation file as well as a training file.",
+                           param="validation_file", code=self.spec.model_refusal[0])
         if not training_types:
             return
         kind = body["trainingType"]
@@ -449,12 +467,13 @@ class Emulator:
             raise ApiError(400, "item must be a JSON object: the dataset line the sample answers", param="item")
         return 200, graders.run(grader, body["model_sample"], body.get("item"), score_with=self.score_with)
 
-    def score_with(self, model: str, messages: list[dict], sampling: dict) -> tuple[str, int]:
+    def score_with(self, model: str, messages: list[dict], sampling: dict) -> tuple[str, tuple[int, int]]:
         """A score_model grader's reply from the emulator's own models, and the tokens it took."""
         answer = self.chat.complete(model, {"messages": messages, "temperature": sampling.get("temperature", 0),
                                             "max_completion_tokens": sampling.get("max_completions_tokens") or 16,
                                             "seed": sampling.get("seed")})
-        return answer["choices"][0]["message"]["content"], answer["usage"]["total_tokens"]
+        usage = answer["usage"]
+        return answer["choices"][0]["message"]["content"], (usage["prompt_tokens"], usage["completion_tokens"])
 
 
 ROUTES = [
@@ -483,9 +502,12 @@ def _model_card(name: str) -> dict:
     return {"id": name, "object": "model", "created": now(), "owned_by": owner}
 
 
-METHODS = ("supervised", "dpo")  # "reinforcement" is the providers' third; the emulator does not run it
+METHODS = ("supervised", "dpo", "reinforcement")
 LIMITS = {"n_epochs": (1, 50), "batch_size": (1, 256), "learning_rate_multiplier": (1e-9, 1e9)}
-DPO_LIMITS = {"beta": (1e-9, 2.0)}
+METHOD_LIMITS = {"dpo": {"beta": (1e-9, 2.0)},
+                 # Azure's documented ranges (OpenAI publishes none)
+                 "reinforcement": {"compute_multiplier": (0.5, 3.0), "eval_interval": (1, 25), "eval_samples": (1, 10)}}
+REASONING_EFFORTS = ("default", "low", "medium", "high")  # reinforcement: how hard o4-mini thinks while sampled
 
 
 def _method(body: dict) -> tuple[str, dict, dict]:
@@ -495,13 +517,17 @@ def _method(body: dict) -> tuple[str, dict, dict]:
     method = body.get("method") or {"type": "supervised"}
     kind = method.get("type") if isinstance(method, dict) else None
     if kind not in METHODS:
-        raise ApiError(400, f"method.type must be one of {', '.join(map(repr, METHODS))} here, not {kind!r}"
-                       + (" (the emulator does not run reinforcement fine-tuning)" if kind == "reinforcement" else ""),
+        raise ApiError(400, f"method.type must be one of {', '.join(map(repr, METHODS))}, not {kind!r}",
                        param="method.type")
     given = dict(body.get("hyperparameters") or {})
     nested = ((method.get(kind) or {}).get("hyperparameters")) or {}
     given.update(nested)
-    limits = {**LIMITS, **(DPO_LIMITS if kind == "dpo" else {})}
+    limits = {**LIMITS, **METHOD_LIMITS.get(kind, {})}
+    if kind == "reinforcement":
+        effort = given.pop("reasoning_effort", "default")
+        if effort not in REASONING_EFFORTS:
+            raise ApiError(400, f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, not {effort!r}",
+                           param="method.reinforcement.hyperparameters.reasoning_effort")
     unknown = sorted(set(given) - set(limits))
     if unknown:
         raise ApiError(400, f"Unknown hyperparameter(s) for method {kind!r}: {', '.join(unknown)}",
@@ -513,4 +539,7 @@ def _method(body: dict) -> tuple[str, dict, dict]:
             raise ApiError(400, f"{key} must be 'auto' or between {low:g} and {high:g}, got {value!r}",
                            param=f"method.{kind}.hyperparameters.{key}" if key in nested else f"hyperparameters.{key}")
         given[key] = value
-    return kind, {k: given[k] for k in LIMITS}, {k: given[k] for k in limits}
+    shown = {k: given[k] for k in limits}
+    if kind == "reinforcement":
+        shown["reasoning_effort"] = effort
+    return kind, {k: given[k] for k in LIMITS}, shown

@@ -1,11 +1,13 @@
 """A fine-tuning job behind the emulator's API: it validates its files, really trains a LoRA adapter
-with the course's recipe (supervised, or DPO with TRL's DPOTrainer), from the embedded model or from a
+with the course's recipe (supervised; DPO with TRL's DPOTrainer; reinforcement with TRL's GRPOTrainer,
+the job's grader as the reward), from the embedded model or from a
 model an earlier job made, and publishes the fine-tuned model, posting events along the way. Every
 change of the job's status goes through the emulator's lock (`Emulator.move`, `fail`, `succeed`),
 so a job that has ended, a cancelled one included, never changes again."""
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -16,6 +18,7 @@ from emulator.common import ApiError
 from helpers.data import cost, preferences
 from helpers.data.datasets import read_jsonl, to_prompt_completion
 from helpers.data.validate import validate_file
+from helpers.eval import generate, graders
 from helpers.train import recipe
 
 VALID_SAMPLE = 32  # validation examples scored at the end of a job
@@ -25,16 +28,20 @@ class JobStopped(Exception):
     """The job failed (an injected failure) while training."""
 
 
-FORMATS = {"supervised": "chat", "dpo": "preference"}  # the file format each method trains on
+FORMATS = {"supervised": "chat", "dpo": "preference", "reinforcement": "reinforcement"}  # each method's file format
 
 
-def load_examples(em, file_id: str, model: str, param: str, method: str = "supervised") -> tuple[list[dict], dict]:
+def load_examples(em, file_id: str, model: str, param: str, method: str = "supervised",
+                  grader: dict | None = None) -> tuple[list[dict], dict]:
     """The examples of an uploaded file and its validation stats, or an ApiError naming the bad lines.
-    A DPO job's file must be in the preference format; its examples come back as TRL's pairs."""
+    A DPO job's file must be in the preference format; its examples come back as TRL's pairs. A
+    reinforcement job's lines end with the user's turn and carry what its grader reads; they come back as
+    prompts, each with its line (less the messages) as the grader's item, in JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / em.files[file_id]["filename"]
         path.write_bytes(em.contents[file_id])
-        report = validate_file(path, model=model, format=FORMATS[method], provider=em.provider)
+        report = validate_file(path, model=model, format=FORMATS[method], provider=em.provider,
+                               grader_fields=graders.variables(grader) if grader else ())
         if report.errors:
             first = min(report.errors, key=lambda p: p.line is None)  # a bad line before what follows from it
             more = f" (and {len(report.errors) - 1} more problems)" if len(report.errors) > 1 else ""
@@ -44,8 +51,12 @@ def load_examples(em, file_id: str, model: str, param: str, method: str = "super
         rows = read_jsonl(path, FORMATS[method])
     if method == "dpo":
         rows = preferences.from_provider(rows)
+    if method == "reinforcement":
+        rows = [{"prompt": row["messages"], "item": json.dumps({k: v for k, v in row.items() if k != "messages"})}
+                for row in rows]
     for number, row in enumerate(rows, start=1):
-        messages = row["prompt"] + row["chosen"] + row["rejected"] if method == "dpo" else row["messages"]
+        messages = (row["prompt"] + row["chosen"] + row["rejected"] if method == "dpo" else row["prompt"]
+                    if method == "reinforcement" else row["messages"])
         if any(not isinstance(m.get("content"), str) for m in messages):
             raise ApiError(400, f"Example {number} uses tool calls or content parts, which the emulator "
                            "does not train on", param=param, code="unsupported_by_emulator")
@@ -60,8 +71,9 @@ def plan_training(em, job: dict, n_examples: int) -> dict:
     batch = em.batch_size if hyper["batch_size"] == "auto" else int(hyper["batch_size"])
     multiplier = 1.0 if hyper["learning_rate_multiplier"] == "auto" else float(hyper["learning_rate_multiplier"])
     full = epochs * math.ceil(n_examples / batch)
+    rate = {"dpo": recipe.DPO_LEARNING_RATE, "reinforcement": recipe.GRPO_LEARNING_RATE}.get(kind, recipe.LEARNING_RATE)
     plan = {"method": kind, "epochs": epochs, "batch_size": batch, "full_steps": full, "steps": min(full, em.max_steps),
-            "learning_rate": (recipe.DPO_LEARNING_RATE if kind == "dpo" else recipe.LEARNING_RATE) * multiplier}
+            "learning_rate": rate * multiplier}
     if kind == "dpo":
         plan["beta"] = recipe.DPO_BETA if hyper["beta"] == "auto" else float(hyper["beta"])
     return plan
@@ -86,8 +98,9 @@ def run_job(em, job_id: str) -> None:
     em.event(job_id, f"Validating training file: {job['training_file']}")
     try:
         method = job["method"]["type"]
-        rows, stats = load_examples(em, job["training_file"], job["_base"], "training_file", method)
-        valid_rows = (load_examples(em, job["validation_file"], job["_base"], "validation_file", method)[0]
+        grader = job["method"][method].get("grader")
+        rows, stats = load_examples(em, job["training_file"], job["_base"], "training_file", method, grader)
+        valid_rows = (load_examples(em, job["validation_file"], job["_base"], "validation_file", method, grader)[0]
                       if job["validation_file"] else [])
     except ApiError as err:
         em.fail(job_id, err.code, err.message, err.param)
@@ -100,27 +113,38 @@ def run_job(em, job_id: str) -> None:
         return
     plan = plan_training(em, job, len(rows))
     start = "the embedded SmolLM2-135M-Instruct" + (f" with {job['model']} merged in" if job["model"] in em.adapters else "")
-    what = f"DPO (beta {plan['beta']:g})" if method == "dpo" else "LoRA"
+    if method == "dpo":
+        what = f"DPO (beta {plan['beta']:g})"
+    elif method == "reinforcement":
+        what = f"GRPO ({recipe.GRPO_GENERATIONS} answers per prompt, graded by {grader['name']!r})"
+    else:
+        what = "LoRA"
     em.event(job_id, f"Emulator: {plan['steps']} {what} steps on {start}; "
                      f"the provider would run {plan['full_steps']} ({plan['epochs']} epochs of "
                      f"{len(rows)} examples, batch {plan['batch_size']})")
     fail_now = em.take_failure()
     results: list[dict] = []
 
+    graded: list[dict] = []  # a reinforcement job's grader responses since the last logged step
+
     def on_log(step: int, logs: dict) -> None:
+        plan["graded"] = graded[:]
+        graded.clear()
         log_step(em, job_id, step, logs, plan, results)
         if fail_now:
             em.fail(job_id, em.faults.failure_code, "The job failed due to an internal error (injected).")
             raise JobStopped
 
-    options = {"learning_rate": plan["learning_rate"], "batch_size": plan["batch_size"], "seed": job["seed"],
-               "on_log": on_log, "should_stop": lambda: em.ended(job_id), "output_dir": em.workdir / job_id,
-               "model_id": start_model(em, job)}
+    options = {"learning_rate": plan["learning_rate"], "seed": job["seed"], "on_log": on_log,
+               "should_stop": lambda: em.ended(job_id), "output_dir": em.workdir / job_id, "model_id": start_model(em, job)}
     try:
         if method == "dpo":
-            trainer = em.train_dpo(rows, plan["steps"], beta=plan["beta"], **options)
+            trainer = em.train_dpo(rows, plan["steps"], beta=plan["beta"], batch_size=plan["batch_size"], **options)
+        elif method == "reinforcement":
+            reward = graders.reward_function(grader, score_with=em.score_with, on_results=graded.extend)
+            trainer = em.train_grpo(rows, [reward], plan["steps"], prompts_per_step=plan["batch_size"], **options)
         else:
-            trainer = em.train(rows, plan["steps"], **options)
+            trainer = em.train(rows, plan["steps"], batch_size=plan["batch_size"], **options)
     except JobStopped:
         return
     if not em.ended(job_id):
@@ -129,6 +153,15 @@ def run_job(em, job_id: str) -> None:
 
 def log_step(em, job_id: str, step: int, logs: dict, plan: dict, results: list[dict]) -> None:
     """One training step: a results row and a metrics event."""
+    if plan["method"] == "reinforcement":
+        row = {"step": step, "train_reward_mean": round(float(logs["reward"]), 4),
+               "train_reward_std": round(float(logs.get("reward_std", float("nan"))), 4),
+               "train_groups_without_signal": round(float(logs.get("frac_reward_zero_std", float("nan"))), 4),
+               "valid_reward_mean": None}
+        results.append(row)
+        em.event(job_id, f"Step {step}/{plan['steps']} , train mean reward={row['train_reward_mean']:.2f}",
+                 rft_metrics(em.jobs[job_id], step, plan["steps"], row["train_reward_mean"], None, plan.pop("graded", [])))
+        return
     row = {"step": step, "train_loss": round(float(logs["loss"]), 4),
            "train_accuracy": round(float(logs.get("mean_token_accuracy", float("nan"))), 4),
            "valid_loss": None, "valid_mean_token_accuracy": None}
@@ -153,10 +186,55 @@ def finish(em, job_id: str, trainer, trained_tokens: int, valid_rows: list[dict]
         em.event(job_id, f"Step {plan['steps']}/{plan['steps']}: validation loss={last['valid_loss']:.4f}",
                  {"step": plan["steps"], "valid_loss": last["valid_loss"],
                   "valid_mean_token_accuracy": last["valid_mean_token_accuracy"]})
+    if valid_rows and results and plan["method"] == "reinforcement":
+        sample = int(em.jobs[job_id]["method"]["reinforcement"]["hyperparameters"]["eval_samples"]
+                     if em.jobs[job_id]["method"]["reinforcement"]["hyperparameters"]["eval_samples"] != "auto"
+                     else VALID_SAMPLE)
+        responses = valid_responses(em, job_id, trainer, valid_rows[:sample])
+        last = results[-1]
+        last["valid_reward_mean"] = round(sum(r["reward"] for r in responses) / len(responses), 4)
+        em.event(job_id, f"Step {last['step']}/{plan['steps']} , train mean reward={last['train_reward_mean']:.2f}, "
+                         f"full validation mean reward={last['valid_reward_mean']:.2f}",
+                 rft_metrics(em.jobs[job_id], last["step"], plan["steps"], last["train_reward_mean"],
+                             last["valid_reward_mean"], responses, prefix="valid"))
     adapter = em.workdir / job_id / "adapter"
     trainer.save_model(str(adapter))
-    columns = em.spec.result_columns
+    columns = RFT_COLUMNS if plan["method"] == "reinforcement" else em.spec.result_columns
     csv = pd.DataFrame(results, columns=list(columns)).rename(columns=columns).to_csv(index=False).encode()
     step = results[-1]["step"] if results else plan["steps"]
-    metrics = {k: results[-1][k] for k in ("train_loss", "valid_loss")} if results else {}
+    keys = ("train_reward_mean", "valid_reward_mean") if plan["method"] == "reinforcement" else ("train_loss", "valid_loss")
+    metrics = {k: results[-1][k] for k in keys} if results else {}
     em.succeed(job_id, adapter, step, metrics, csv, trained_tokens)
+
+
+RFT_COLUMNS = {"step": "step", "train_reward_mean": "train_reward_mean", "train_reward_std": "train_reward_std",
+               "train_groups_without_signal": "train_groups_without_signal", "valid_reward_mean": "valid_reward_mean"}
+
+
+def valid_responses(em, job_id: str, trainer, prompts: list[dict]) -> list[dict]:
+    """The job's grader's run responses on the tuned model's greedy answers to validation prompts."""
+    job = em.jobs[job_id]
+    model, tokenizer = trainer.model, trainer.processing_class
+    to_answer = [{"messages": p["prompt"] + [{"role": "assistant", "content": ""}]} for p in prompts]
+    replies = generate.replies(model, tokenizer, to_answer, desc="validation")
+    grader = job["method"]["reinforcement"]["grader"]
+    return graders.run_many(grader, [(reply, json.loads(p["item"])) for reply, p in zip(replies, prompts, strict=True)],
+                            score_with=em.score_with)
+
+
+def rft_metrics(job: dict, step: int, total: int, train_reward: float, valid_reward: float | None,
+                responses: list[dict], prefix: str = "train") -> dict:
+    """A reinforcement job's metrics event data, in the providers' shape: the rewards under `scores` (and the
+    older flat keys), and each error flag's share of the step's grader responses under `errors`."""
+    grader = job["method"]["reinforcement"]["grader"]
+    flags = [flag for flag in graders.ERROR_FLAGS]
+    shares = {f"{prefix}_{flag}_mean": (round(sum(bool(r["metadata"]["errors"][flag]) for r in responses) / len(responses), 4)
+                                        if responses else 0.0) for flag in flags}
+    data = {"step": step, "total_steps": total, "train_mean_reward": train_reward,
+            "scores": {"train_reward_mean": train_reward, "valid_reward_mean": valid_reward,
+                       "graders": [{"name": grader["name"], "type": grader["type"], "train_reward_mean": train_reward,
+                                    "valid_reward_mean": valid_reward}]},
+            "errors": {"graders": [{"name": grader["name"], "type": grader["type"], **shares}]}}
+    if valid_reward is not None:
+        data["full_valid_mean_reward"] = valid_reward
+    return data

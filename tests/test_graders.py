@@ -85,8 +85,9 @@ def test_a_score_model_grader_scores_with_the_emulators_model_within_its_range(c
               "input": [{"role": "system", "content": "Reply with one number from 0 to 1 and nothing else."},
                         {"role": "user", "content": "Question: 2 + 2? Answer: {{ sample.output_text }}. Score it."}]}
     run = client.fine_tuning.alpha.graders.run(grader=grader, model_sample="4")
-    assert 0 <= run.reward <= 1
-    assert run.metadata.errors.model_grader_parse_error or run.metadata.token_usage > 0
+    assert 0 <= run.reward <= 1 and run.metadata.sampled_model_name == "gpt-4o-mini-2024-07-18"
+    usage = run.model_grader_token_usage_per_model["gpt-4o-mini-2024-07-18"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 40  # the prompt was read
 
 
 @pytest.mark.parametrize("metric, same, close, far", [

@@ -61,3 +61,26 @@ def test_one_call_training_uses_the_recipe_and_adapts_every_linear_layer(embedde
     linear = {name for name, module in embedded[0].named_modules() if isinstance(module, torch.nn.Linear)}
     assert "lm_head" in linear and len(adapted) == 7 * embedded[0].config.num_hidden_layers
     assert adapted == {name[name.index("layers."):] for name in linear if "layers." in name}  # not the head
+
+
+def test_grpo_with_the_recipe_scores_each_prompts_answers_with_the_reward_and_moves_the_adapter(tmp_path):
+    """Two GRPO steps of 2 prompts x 4 answers: the reward sees every answer with its row's columns, the
+    step's logged reward is the mean of what it returned, and the adapter's B matrices (zero at first) moved."""
+    rows = [{"prompt": row["messages"][:-1], "db_id": row["db_id"]} for row in datasets.load_split("train", limit=4)]
+    seen = []
+
+    def shorter_is_better(completions, db_id, **_):
+        seen.append((len(completions), set(db_id)))
+        return [1.0 / (1 + len(c[0]["content"])) for c in completions]
+
+    trainer = lora.train_grpo(rows, [shorter_is_better], 2, prompts_per_step=2, seed=1, learning_rate=1e-3,
+                              completion_tokens=16, output_dir=tmp_path)
+    assert recipe.differences(trainer.args, recipe.grpo_config(tmp_path, 2, 2, learning_rate=1e-3, completion_tokens=16,
+                                                               seed=1)) == []
+    assert trainer.args.per_device_train_batch_size == 2 * recipe.GRPO_GENERATIONS
+    assert [n for n, _ in seen] == [8, 8] and all(ids <= {r["db_id"] for r in rows} for _, ids in seen)
+    history = lora.grpo_history(trainer.state.log_history)
+    assert history.step.tolist() == [1, 2] and history["mean reward"].between(0, 1).all()
+    assert (history["groups without signal"] <= 1).all()
+    moved = [p.abs().max().item() for n, p in trainer.model.named_parameters() if "lora_B" in n]
+    assert max(moved) > 0

@@ -223,10 +223,10 @@ OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mu
 
 
 def formula(expression: str, names: set[str]) -> ast.Expression:
-    """Parse `calculate_output`: numbers, the sub-graders' names, + - * / ** and min, max, abs, floor,
+    """Parse `calculate_output`: numbers, the sub-graders' names, + - * / ^ (power) and min, max, abs, floor,
     ceil, exp, sqrt, log. GraderError names what is not allowed."""
     try:
-        tree = ast.parse(expression, mode="eval")
+        tree = ast.parse(expression.replace("^", "**"), mode="eval")
     except SyntaxError as err:
         raise GraderError(f"calculate_output does not parse: {err.msg} in {expression!r}",
                           "grader.calculate_output") from None
@@ -332,7 +332,8 @@ def _flags(**set_flags) -> dict:
 def run(grader: dict, model_sample: str, item: dict | None = None, score_with: Callable | None = None,
         limits: sandbox.Limits = sandbox.DEFAULT) -> dict:
     """Grade one sample: the run endpoint's response. `score_with(model, messages, sampling_params)`
-    answers a score_model grader's messages (the emulator's chat models)."""
+    answers a score_model grader's messages (the emulator's chat models) with (reply, (prompt tokens,
+    completion tokens))."""
     return run_many(grader, [(model_sample, item)], score_with, limits)[0]
 
 
@@ -346,20 +347,22 @@ def run_many(grader: dict, samples: list[tuple[str, dict | None]], score_with: C
     responses = []
     for outcome in outcomes:
         score, errors, subs, usage = outcome
+        tokens = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage),
+                  "cached_tokens": 0} if usage else None
+        model = grader.get("model") if grader.get("type") == "score_model" else None
         responses.append({
             "reward": score,
             "metadata": {"name": grader.get("name", ""), "type": grader.get("type", ""), "errors": _flags(**errors),
-                         "execution_time": round(seconds, 4), "scores": subs or {grader.get("name", ""): score},
-                         "token_usage": usage or None, "sampled_model_name": None},
+                         "execution_time": round(seconds, 4), "scores": subs, "token_usage": tokens,
+                         "sampled_model_name": model},
             "sub_rewards": subs,
-            "model_grader_token_usage_per_model": {grader["model"]: usage} if usage and grader.get("type") == "score_model"
-            else {},
+            "model_grader_token_usage_per_model": {model: tokens} if model and tokens else {},
         })
     return responses
 
 
-def _grade(grader: dict, scopes: list[dict], score_with, limits) -> list[tuple[float, dict, dict, int]]:
-    """(score, error flags set, sub-rewards, model tokens) for each scope."""
+def _grade(grader: dict, scopes: list[dict], score_with, limits) -> list[tuple[float, dict, dict, tuple | None]]:
+    """(score, error flags set, sub-rewards, (prompt, completion) tokens of a model grader or None) per scope."""
     kind = grader["type"]
     if kind == "python":
         pairs = [(scope["sample"], scope["item"]) for scope in scopes]
@@ -372,7 +375,7 @@ def _grade(grader: dict, scopes: list[dict], score_with, limits) -> list[tuple[f
                 detail_key = ("python_grader_server_error_type" if result.error == "server"
                               else "python_grader_runtime_error_details")
                 flags[detail_key] = result.details
-            out.append((result.score, flags, {}, 0))
+            out.append((result.score, flags, {}, None))
         return out
     if kind == "multi":
         graders = grader["graders"] if "type" not in grader["graders"] else {grader["graders"]["name"]: grader["graders"]}
@@ -382,7 +385,7 @@ def _grade(grader: dict, scopes: list[dict], score_with, limits) -> list[tuple[f
         for i in range(len(scopes)):
             subs = {name: results[i][0] for name, results in parts.items()}
             flags = {k: v for results in parts.values() for k, v in results[i][1].items()}
-            usage = sum(results[i][3] for results in parts.values())
+            usage = tuple(map(sum, zip(*(results[i][3] or (0, 0) for results in parts.values()), strict=True)))
             try:
                 score = evaluate_formula(tree, subs)
             except (ArithmeticError, ValueError) as err:
@@ -395,31 +398,36 @@ def _grade(grader: dict, scopes: list[dict], score_with, limits) -> list[tuple[f
     return [_grade_one(grader, scope, score_with) for scope in scopes]
 
 
-def _grade_one(grader: dict, scope: dict, score_with) -> tuple[float, dict, dict, int]:
+def _grade_one(grader: dict, scope: dict, score_with) -> tuple[float, dict, dict, tuple | None]:
     kind = grader["type"]
     try:
         if kind == "string_check":
             text, reference = render(grader["input"], scope), render(grader["reference"], scope)
             same = {"eq": text == reference, "ne": text != reference, "like": reference in text,
                     "ilike": reference.lower() in text.lower()}[grader["operation"]]
-            return float(same), {}, {}, 0
+            return float(same), {}, {}, None
         if kind == "text_similarity":
             text, reference = render(grader["input"], scope), render(grader["reference"], scope)
-            return round(SIMILARITY[grader["evaluation_metric"]](text, reference), 6), {}, {}, 0
+            return round(SIMILARITY[grader["evaluation_metric"]](text, reference), 6), {}, {}, None
         messages = [{"role": m["role"], "content": render(m["content"], scope) if isinstance(m["content"], str)
                      else m["content"]} for m in grader["input"]]
-    except VariableError as err:
-        return 0.0, {"invalid_variable_error": True, "other_error": False, "model_grader_server_error_details": None,
-                     "python_grader_runtime_error_details": str(err)}, {}, 0
+    except VariableError:
+        return 0.0, {"invalid_variable_error": True}, {}, None
     if score_with is None:
         return 0.0, {"model_grader_server_error": True,
-                     "model_grader_server_error_details": "no model to score with"}, {}, 0
+                     "model_grader_server_error_details": "no model to score with"}, {}, None
     reply, tokens = score_with(grader["model"], messages, grader.get("sampling_params") or {})
     low, high = grader.get("range") or [0, 1]
-    number = re.search(r"-?\d+(?:\.\d+)?", reply or "")
-    if number is None:
+    try:  # the providers ask the grader model for {"result": <score>, "steps": [...]}; a bare number is read too
+        found = json.loads(reply)["result"]
+    except (TypeError, ValueError, KeyError):
+        number = re.search(r"-?\d+(?:\.\d+)?", reply or "")
+        found = number.group() if number else None
+    try:
+        score = float(found)
+    except (TypeError, ValueError):
         return 0.0, {"model_grader_parse_error": True}, {}, tokens
-    return min(max(float(number.group()), low), high), {}, {}, tokens
+    return min(max(score, low), high), {}, {}, tokens
 
 
 # -- the course's SQL reward as a provider's python grader ------------------------------------
@@ -483,13 +491,14 @@ def sql_grader(db_dir=None, name: str = "sql_execution") -> dict:
     return {"type": "python", "name": name, "source": SQL_GRADER.lstrip() + f"\n\nDATABASES = {dumps!r}\n"}
 
 
-def reward_function(grader: dict, columns: list[str], score_with: Callable | None = None,
+def reward_function(grader: dict, item_column: str = "item", score_with: Callable | None = None,
                     limits: sandbox.Limits = sandbox.DEFAULT, on_results: Callable | None = None) -> Callable:
-    """The grader as a reward function for TRL's GRPOTrainer: each completion is the sample, the row's
-    `columns` are the item. `on_results` sees each batch's run responses (errors included)."""
+    """The grader as a reward function for TRL's GRPOTrainer: each completion is the sample, and the row's
+    `item_column` (the dataset line without its messages, as JSON text) is the item. `on_results` sees each
+    batch's run responses, errors included."""
     def reward(completions, **row_columns):
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-        items = [{name: row_columns[name][i] for name in columns} for i in range(len(texts))]
+        items = [json.loads(item) if isinstance(item, str) else item for item in row_columns[item_column]]
         results = run_many(grader, list(zip(texts, items, strict=True)), score_with, limits)
         if on_results:
             on_results(results)

@@ -32,10 +32,11 @@ from helpers.processes import stop_group
 @dataclass(frozen=True)
 class Limits:
     """What one grader process may use: wall seconds for all its pairs, CPU seconds, address space
-    (MiB), bytes it may print, bytes of source code."""
-    seconds: float = 30.0
-    cpu_seconds: int = 30
-    memory_mib: int = 1024
+    (MiB), bytes it may print, bytes of source code. The defaults are OpenAI's documented limits of a python
+    grader (2 minutes, 2 GB, source under 256 kB); the output limit is the course's (none is documented)."""
+    seconds: float = 120.0
+    cpu_seconds: int = 120
+    memory_mib: int = 2048
     output_bytes: int = 64 * 1024
     source_bytes: int = 256 * 1024
 

@@ -27,6 +27,9 @@ class Provider:
     model_refusal: tuple          # (code, param, message) the API answers for a model it does not fine-tune
     dpo_models: tuple[str, ...]   # base models that take method={"type": "dpo"}, and their fine-tunes
     dpo_refusal: tuple            # (code, param, message) for a DPO job on any other model
+    rft_models: tuple[str, ...]   # base models that take method={"type": "reinforcement"} (and only that method)
+    rft_refusal: tuple            # (code, param, message) for a reinforcement job on any other model, and for
+                                  # another method on a reinforcement-only model ({method} names it)
     training_types: dict          # trainingType -> the oldest api-version that has it; empty: no such field
     suffix_limit: int
     id_digits: int                # hex digits after file- / ftjob- / ftevent-
@@ -58,6 +61,10 @@ class Provider:
         return suffix
 
 
+# Reinforcement fine-tuning (RFT, graded by a grader) is for the reasoning model o4-mini on both providers
+# (OpenAI's RFT guide; Azure's "Reinforcement fine-tuning" how-to, 2026), and o4-mini takes no other method.
+_RFT_MODELS = ("o4-mini-2025-04-16",)
+
 _OPENAI_COLUMNS = {"step": "step", "train_loss": "train_loss", "train_accuracy": "train_accuracy",
                    "valid_loss": "valid_loss", "valid_mean_token_accuracy": "valid_mean_token_accuracy"}
 _AZURE_COLUMNS = {"step": "step", "train_loss": "train_loss", "train_accuracy": "train_mean_token_accuracy",
@@ -74,10 +81,12 @@ OPENAI = Provider(
     name="openai", sdk_client="OpenAI", client_settings={"api_key": "OPENAI_API_KEY"}, api_version=None, entra_id=False,
     fine_tunable=("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
                   "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-3.5-turbo-0125", "gpt-3.5-turbo-1106",
-                  "gpt-3.5-turbo-0613"),
+                  "gpt-3.5-turbo-0613", *_RFT_MODELS),
     model_refusal=("model_not_available", "model", "Model {model} is not available for fine-tuning or does not exist."),
     dpo_models=_DPO_MODELS,
     dpo_refusal=("invalid_request_error", "model", "Model {model} does not support the 'dpo' fine-tuning method."),
+    rft_models=_RFT_MODELS,
+    rft_refusal=("invalid_request_error", "model", "Model {model} does not support the '{method}' fine-tuning method."),
     training_types={}, suffix_limit=64, id_digits=24, checkpoint_prefix="ftckpt_", new_file_status="processed",
     job_statuses=("validating_files", "queued"), organization_in_jobs=True, auto_shown_as="auto",
     empty_list_as_null=False, result_columns=_OPENAI_COLUMNS, needs_deployment=False, expects_bom=False)
@@ -87,11 +96,13 @@ AZURE = Provider(
     client_settings={"azure_endpoint": "AZURE_OPENAI_ENDPOINT", "api_key": "AZURE_OPENAI_API_KEY"},
     api_version=AZURE_API_VERSION, entra_id=True,
     fine_tunable=("gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
-                  "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-35-turbo-0125", "gpt-35-turbo-1106"),
+                  "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-35-turbo-0125", "gpt-35-turbo-1106", *_RFT_MODELS),
     # what the service answers for an unknown model and for a missing trainingType alike
     model_refusal=("invalidPayload", None, "The specified base model does not support fine-tuning."),
     dpo_models=_DPO_MODELS,
     dpo_refusal=("invalidPayload", None, "The specified base model does not support the DPO training method."),
+    rft_models=_RFT_MODELS,
+    rft_refusal=("invalidPayload", None, "The specified base model does not support the {method} training method."),
     training_types={"Standard": "", "GlobalStandard": "", "developerTier": "2025-04-01-preview"},
     suffix_limit=18, id_digits=32, checkpoint_prefix="ftchkpt-", new_file_status="pending",
     job_statuses=("pending", "pending"), organization_in_jobs=False, auto_shown_as=-1, empty_list_as_null=True,
