@@ -1,0 +1,116 @@
+"""Which GRPO settings lift notebook 03's dry-run model on this machine: a small sweep, side by side in one
+run, scored on all of notebook 03's test questions (one question is under a point).
+
+    python benchmarks/grpo_settings.py [--seeds 42 7] [--questions 32] [--settings "rate 1e-4" ...]
+
+For each seed: the SFT model notebook 03's dry run trains (40 LoRA steps, shared with dpo_settings.py), its
+execution accuracy, answers sampled on training questions and rewarded, the questions whose answers disagree
+(the rest give GRPO no signal), then one GRPO run per setting on those questions: the reward per step, the
+share of groups without signal, seconds per step, and the accuracy after. Writes runs/bench/grpo_settings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from helpers import env, models  # noqa: E402
+from helpers.data import datasets  # noqa: E402
+from helpers.eval import generate, sql  # noqa: E402
+from helpers.train import lora  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from dpo_settings import accuracy, sft_model  # noqa: E402
+
+# name -> (steps, prompts per step, generations, learning rate). Probe at seed 42 on 2 cores (2026-12-04): from
+# 32 questions, 13 had answers that disagree; 8 steps of 4 prompts x 4 answers took 94-96 s (about 12 s a step);
+# 70.8% on the 120 test questions before, and after 8 steps 70.8% at 2e-5 and at 2e-4, 70.0% at 1e-3; 25-75% of
+# each step's groups had no signal even on the kept questions.
+SETTINGS = {
+    "rate 2e-5": (8, 4, 4, 2e-5),
+    "rate 2e-4": (8, 4, 4, 2e-4),
+    "rate 1e-3": (8, 4, 4, 1e-3),
+    "8 answers, rate 2e-4": (8, 2, 8, 2e-4),
+    "32 steps, rate 1e-4": (32, 4, 4, 1e-4),
+}
+
+
+def reward(completions, gold_sql, db_id, **_) -> list[float]:
+    """0.9 when the SQL returns the gold rows, plus 0.1 when it runs: the course's reward."""
+    scores = []
+    for completion, gold, db in zip(completions, gold_sql, db_id, strict=True):
+        right, why = sql.execution_match(sql.DB_DIR / f"{db}.sqlite", sql.extract_sql(completion[0]["content"]), gold)
+        scores.append(0.9 * right + 0.1 * (not why.startswith("error")))
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7])
+    parser.add_argument("--questions", type=int, default=32, help="training questions sampled to find disagreement")
+    parser.add_argument("--samples", type=int, default=4, help="answers sampled per question before training")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="names from SETTINGS")
+    parser.add_argument("--out", default=str(ROOT / "runs" / "bench" / "dpo"))  # the SFT models dpo_settings keeps
+    args = parser.parse_args()
+    env.set_offline(True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    test_rows = datasets.load_split("test")
+    results = []
+    for seed in args.seeds:
+        merged = sft_model(seed, out)
+        base = accuracy(str(merged), test_rows, f"SFT seed {seed}")
+        model, tokenizer = models.load_model(str(merged))
+        questions = datasets.load_split("train", limit=args.questions, seed=seed)
+        start = time.perf_counter()
+        samples = generate.sampled(model, tokenizer, questions, args.samples, 1.0, seed=seed)
+        sample_seconds = time.perf_counter() - start
+        del model
+        prompts, zero = [], 0
+        for question, answers in zip(questions, samples, strict=True):
+            row = {"prompt": question["messages"][:-1], "gold_sql": question["messages"][-1]["content"],
+                   "db_id": question["db_id"]}
+            scores = reward([[{"content": a}] for a in answers], [row["gold_sql"]] * len(answers),
+                            [row["db_id"]] * len(answers))
+            if len(set(scores)) > 1:
+                prompts.append(row)
+            else:
+                zero += 1
+        for name in args.settings:
+            steps, per_step, generations, rate = SETTINGS[name]
+            start = time.perf_counter()
+            trainer = lora.train_grpo(prompts, [reward], steps, model_id=str(merged), prompts_per_step=per_step,
+                                      generations=generations, learning_rate=rate, seed=seed,
+                                      output_dir=out / "grpo-run")
+            train_seconds = time.perf_counter() - start
+            history = lora.grpo_history(trainer.state.log_history)
+            tuned = trainer.model.merge_and_unload()
+            tuned.eval()
+            _, tokenizer = models.load_model(str(merged))
+            after = float(sql.evaluate(tuned, tokenizer, test_rows, label=name).execution_match.mean())
+            row = {"seed": seed, "setting": name, "steps": steps, "prompts_per_step": per_step,
+                   "generations": generations, "learning_rate": rate, "questions": len(questions),
+                   "questions_without_signal_before": zero, "prompts_kept": len(prompts),
+                   "groups_without_signal_during": round(float(history["groups without signal"].mean()), 3),
+                   "reward_first": round(float(history["mean reward"].iloc[0]), 3),
+                   "reward_last": round(float(history["mean reward"].iloc[-1]), 3),
+                   "sample_seconds": round(sample_seconds, 1), "train_seconds": round(train_seconds, 1),
+                   "seconds_per_step": round(train_seconds / steps, 1), "sft_accuracy": base, "grpo_accuracy": after,
+                   "gain_points": round(100 * (after - base), 1)}
+            results.append(row)
+            print(json.dumps(row), flush=True)
+            (out.parent / "grpo_settings.json").write_text(json.dumps(results, indent=1))
+    import pandas as pd
+
+    print(pd.DataFrame(results)[["seed", "setting", "prompts_kept", "groups_without_signal_during", "seconds_per_step",
+                                 "sft_accuracy", "grpo_accuracy", "gain_points"]].to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
