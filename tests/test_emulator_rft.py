@@ -30,12 +30,12 @@ def rft(grader, **hyper):
 
 @pytest.fixture(scope="module")
 def graded():
-    """One real job: 3 GRPO steps of 2 prompts x 4 answers, graded by the course's SQL grader."""
-    client = openai_client(max_steps=3)
+    """One real job: 2 GRPO steps of 2 prompts x 4 answers, graded by the course's SQL grader."""
+    client = openai_client(max_steps=2)
     training, validation = upload(client, rft_rows("train", 12)), upload(client, rft_rows("validation", 10), "v.jsonl")
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=training.id, validation_file=validation.id,
                                          suffix="sql", seed=5, method=rft(graders.sql_grader(), batch_size=2,
-                                                                          reasoning_effort="low", eval_samples=10))
+                                                                          reasoning_effort="low", eval_samples=4))
     client.emulator.wait_for_worker(job.id)
     return client, client.fine_tuning.jobs.retrieve(job.id)
 
@@ -49,31 +49,31 @@ def test_the_job_echoes_its_grader_and_trains_with_it_for_real(graded):
     events = sorted(client.fine_tuning.jobs.list_events(job.id, limit=100), key=lambda e: e.created_at)
     metrics = [e.data for e in events if e.type == "metrics"]
     rewards = [d["scores"]["train_reward_mean"] for d in metrics if d["scores"]["valid_reward_mean"] is None]
-    assert len(rewards) == 3 and all(0 <= r <= 1 for r in rewards)
-    assert [d["train_mean_reward"] for d in metrics][:3] == rewards  # the older flat key too
+    assert len(rewards) == 2 and all(0 <= r <= 1 for r in rewards)
+    assert [d["train_mean_reward"] for d in metrics][:2] == rewards  # the older flat key too
     assert metrics[0]["errors"]["graders"][0]["train_python_grader_runtime_error_mean"] == 0  # the grader never failed
     assert any("GRPO" in e.message and "sql_execution" in e.message for e in events)
     valid = [d["full_valid_mean_reward"] for d in metrics if "full_valid_mean_reward" in d]
     assert len(valid) == 1 and 0 <= valid[0] <= 1
     results = client.files.content(job.result_files[0]).text.splitlines()
     assert results[0] == "step,train_reward_mean,train_reward_std,train_groups_without_signal,valid_reward_mean"
-    assert len(results) == 4
+    assert len(results) == 3
     answer = client.chat.completions.create(model=job.fine_tuned_model, messages=rft_rows("test", 1)[0]["messages"],
                                             temperature=0, max_tokens=32)
     assert answer.choices[0].message.content
 
 
 def test_the_reward_is_the_graders_score():
-    """A python grader that scores every answer 0.25: each step's mean reward, and the validation's, is 0.25."""
-    client = openai_client(max_steps=2)
+    """A python grader that scores every answer 0.25: the step's mean reward, and the validation's, is 0.25."""
+    client = openai_client(max_steps=1)
     constant = {"type": "python", "name": "quarter", "source": "def grade(sample, item):\n    return 0.25\n"}
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=upload(client, rft_rows("train", 10)).id,
                                          validation_file=upload(client, rft_rows("validation", 10), "v.jsonl").id,
-                                         method=rft(constant, batch_size=2))
+                                         method=rft(constant, batch_size=2, eval_samples=2))
     job = client.emulator.wait_for_worker(job.id)
     assert job["status"] == "succeeded", job["error"]
     data = [e.data for e in client.fine_tuning.jobs.list_events(job["id"], limit=100) if e.type == "metrics"]
-    assert [d["scores"]["train_reward_mean"] for d in data] == [0.25] * 3  # two steps, and the validation event
+    assert [d["scores"]["train_reward_mean"] for d in data] == [0.25] * 2  # the step, and the validation event
     assert [d["scores"]["valid_reward_mean"] for d in data if d["scores"]["valid_reward_mean"] is not None] == [0.25]
 
 
