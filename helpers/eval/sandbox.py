@@ -17,7 +17,6 @@ import contextlib
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -58,8 +57,14 @@ class Result:
 # code cannot remove once added), then imports the grader and grades each pair, writing one JSON line
 # per pair to its result pipe. Everything the grader prints goes to stdout, which the parent caps.
 RUNNER = textwrap.dedent('''
-    import json, math, os, sys, traceback
+    import json, math, os, resource, sys, traceback
 
+    # The limits, set by the child on itself before any grader code runs (hard = soft: it cannot raise them).
+    # Set here rather than in a preexec_fn, which is unsafe in a parent with threads (the emulator's jobs).
+    memory, cpu, files = (int(v) for v in sys.argv[2:5])
+    for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, files),
+                         (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(limit, (value, value))
     RESULTS = os.fdopen(int(sys.argv[1]), "w", buffering=1)
     ALLOWED = os.path.realpath(os.getcwd())
     DENIED = ("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.fork", "os.forkpty",
@@ -112,15 +117,7 @@ RUNNER = textwrap.dedent('''
 ''')
 
 
-def _limit(limits: Limits):
-    """Runs in the child before it starts Python: its share of CPU time, memory and file size."""
-    def apply():
-        memory = limits.memory_mib * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024 * 1024, 16 * 1024 * 1024))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
+FILE_BYTES = 16 * 1024 * 1024  # the largest file a grader may write in its temporary folder
 
 
 def _read_capped(stream, cap: int, out: list, overflow: threading.Event) -> None:
@@ -161,9 +158,10 @@ def grade(source: str, pairs: list[tuple[dict, dict]], limits: Limits = DEFAULT)
         read_end, write_end = os.pipe()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": folder, "TMPDIR": folder,
                "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
-        process = subprocess.Popen([sys.executable, "-I", "-c", RUNNER, str(write_end)], cwd=folder, env=env,
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   pass_fds=(write_end,), start_new_session=True, preexec_fn=_limit(limits))
+        limits_args = [str(limits.memory_mib * 1024 * 1024), str(limits.cpu_seconds), str(FILE_BYTES)]
+        process = subprocess.Popen([sys.executable, "-I", "-c", RUNNER, str(write_end), *limits_args], cwd=folder,
+                                   env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   pass_fds=(write_end,), start_new_session=True)
         os.close(write_end)
         printed, overflow = [], threading.Event()
         reader = threading.Thread(target=_read_capped, args=(process.stdout, limits.output_bytes, printed, overflow),
