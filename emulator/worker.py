@@ -128,9 +128,8 @@ def run_job(em, job_id: str) -> None:
     graded: list[dict] = []  # a reinforcement job's grader responses since the last logged step
 
     def on_log(step: int, logs: dict) -> None:
-        plan["graded"] = graded[:]
+        log_step(em, job_id, step, logs, plan, results, graded[:])
         graded.clear()
-        log_step(em, job_id, step, logs, plan, results)
         if fail_now:
             em.fail(job_id, em.faults.failure_code, "The job failed due to an internal error (injected).")
             raise JobStopped
@@ -151,8 +150,10 @@ def run_job(em, job_id: str) -> None:
         finish(em, job_id, trainer, stats["billed_tokens_per_epoch"] * plan["epochs"], valid_rows, plan, results)
 
 
-def log_step(em, job_id: str, step: int, logs: dict, plan: dict, results: list[dict]) -> None:
-    """One training step: a results row and a metrics event."""
+def log_step(em, job_id: str, step: int, logs: dict, plan: dict, results: list[dict],
+             graded: list[dict] = ()) -> None:
+    """One training step: a results row and a metrics event (a reinforcement job's with the step's grader
+    responses, `graded`)."""
     if plan["method"] == "reinforcement":
         row = {"step": step, "train_reward_mean": round(float(logs["reward"]), 4),
                "train_reward_std": round(float(logs.get("reward_std", float("nan"))), 4),
@@ -160,7 +161,7 @@ def log_step(em, job_id: str, step: int, logs: dict, plan: dict, results: list[d
                "valid_reward_mean": None}
         results.append(row)
         em.event(job_id, f"Step {step}/{plan['steps']} , train mean reward={row['train_reward_mean']:.2f}",
-                 rft_metrics(em.jobs[job_id], step, plan["steps"], row["train_reward_mean"], None, plan.pop("graded", [])))
+                 rft_metrics(em.jobs[job_id], step, plan["steps"], row["train_reward_mean"], None, graded))
         return
     row = {"step": step, "train_loss": round(float(logs["loss"]), 4),
            "train_accuracy": round(float(logs.get("mean_token_accuracy", float("nan"))), 4),
@@ -187,9 +188,8 @@ def finish(em, job_id: str, trainer, trained_tokens: int, valid_rows: list[dict]
                  {"step": plan["steps"], "valid_loss": last["valid_loss"],
                   "valid_mean_token_accuracy": last["valid_mean_token_accuracy"]})
     if valid_rows and results and plan["method"] == "reinforcement":
-        sample = int(em.jobs[job_id]["method"]["reinforcement"]["hyperparameters"]["eval_samples"]
-                     if em.jobs[job_id]["method"]["reinforcement"]["hyperparameters"]["eval_samples"] != "auto"
-                     else VALID_SAMPLE)
+        asked = em.jobs[job_id]["method"]["reinforcement"]["hyperparameters"]["eval_samples"]
+        sample = VALID_SAMPLE if asked == "auto" else int(asked)
         responses = valid_responses(em, job_id, trainer, valid_rows[:sample])
         last = results[-1]
         last["valid_reward_mean"] = round(sum(r["reward"] for r in responses) / len(responses), 4)
@@ -227,9 +227,8 @@ def rft_metrics(job: dict, step: int, total: int, train_reward: float, valid_rew
     """A reinforcement job's metrics event data, in the providers' shape: the rewards under `scores` (and the
     older flat keys), and each error flag's share of the step's grader responses under `errors`."""
     grader = job["method"]["reinforcement"]["grader"]
-    flags = [flag for flag in graders.ERROR_FLAGS]
     shares = {f"{prefix}_{flag}_mean": (round(sum(bool(r["metadata"]["errors"][flag]) for r in responses) / len(responses), 4)
-                                        if responses else 0.0) for flag in flags}
+                                        if responses else 0.0) for flag in graders.ERROR_FLAGS}
     data = {"step": step, "total_steps": total, "train_mean_reward": train_reward,
             "scores": {"train_reward_mean": train_reward, "valid_reward_mean": valid_reward,
                        "graders": [{"name": grader["name"], "type": grader["type"], "train_reward_mean": train_reward,

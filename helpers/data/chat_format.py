@@ -323,15 +323,35 @@ def check_reinforcement(row, grader_fields: frozenset = frozenset()) -> Iterator
                                         "ends with the user turn the model answers (put a reference answer in a "
                                         "field of the line, such as 'reference_answer', for the grader to read)")
     for field in sorted(grader_fields):
-        value, walked = {"item": row}, []
-        for part in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]", field):
-            walked.append(part)
-            try:
-                value = value[int(part[1:-1])] if part.startswith("[") else value[part]
-            except (KeyError, IndexError, TypeError):
-                yield "missing_grader_field", (f"the grader reads {{{{ {field} }}}}, but this line has no "
-                                               f"{'.'.join(walked[1:])}; add it to every line")
-                break
+        try:
+            field_value(field, {"item": row})
+        except MissingField as missing:
+            yield "missing_grader_field", (f"the grader reads {{{{ {field} }}}}, but this line has no "
+                                           f"{'.'.join(missing.walked[1:])}; add it to every line")
+
+
+class MissingField(LookupError):
+    """A field path leads nowhere; `walked` are its parts up to and including the missing one."""
+
+    def __init__(self, walked: list[str]):
+        super().__init__(".".join(walked))
+        self.walked = walked
+
+
+FIELD_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]")
+
+
+def field_value(path: str, scope: dict):
+    """The value a grader's template path names (`item.a.b`, `sample.output_json.x[0]`) in `scope`,
+    or MissingField."""
+    value, walked = scope, []
+    for part in FIELD_PART.findall(path):
+        walked.append(part)
+        try:
+            value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+        except (KeyError, IndexError, TypeError):
+            raise MissingField(walked) from None
+    return value
 
 
 def _text(content) -> str | None:

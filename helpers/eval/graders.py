@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from helpers.data.chat_format import MissingField, field_value
 from helpers.eval import sandbox
 
 TYPES = ("string_check", "text_similarity", "python", "score_model", "multi")
@@ -79,15 +80,11 @@ def lookup(path: str, scope: dict):
     """The value `item.a.b` or `sample.output_json.x[0]` names, or VariableError naming what is missing."""
     if not VARIABLE.fullmatch(path):
         raise VariableError(f"{{{{ {path} }}}} is not a variable: write item.<field> or sample.<field>")
-    value, walked = scope, []
-    for part in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]", path):
-        walked.append(part)
-        try:
-            value = value[int(part[1:-1])] if part.startswith("[") else value[part]
-        except (KeyError, IndexError, TypeError):
-            raise VariableError(f"{{{{ {path} }}}}: {'.'.join(walked)} does not exist in this "
-                                f"{'dataset line' if walked[0] == 'item' else 'sample'}") from None
-    return value
+    try:
+        return field_value(path, scope)
+    except MissingField as missing:
+        raise VariableError(f"{{{{ {path} }}}}: {missing} does not exist in this "
+                            f"{'dataset line' if missing.walked[0] == 'item' else 'sample'}") from None
 
 
 def render(text: str, scope: dict) -> str:
