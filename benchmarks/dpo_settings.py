@@ -55,6 +55,18 @@ def accuracy(model_dir: str, test_rows: list[dict], label: str) -> float:
     return float(sql.evaluate(model, tokenizer, test_rows, label=label).execution_match.mean())
 
 
+def seed_start(seed: int, out: Path, test_rows: list[dict], n_questions: int, n_samples: int, temperature: float):
+    """What every run of a seed starts from: the SFT model's folder and test accuracy, the sampled training
+    questions, each one's sampled answers, and the seconds the sampling took."""
+    merged = sft_model(seed, out)
+    base = accuracy(str(merged), test_rows, f"SFT seed {seed}")
+    model, tokenizer = models.load_model(str(merged))
+    questions = datasets.load_split("train", limit=n_questions, seed=seed)
+    start = time.perf_counter()
+    samples = generate.sampled(model, tokenizer, questions, n_samples, temperature, seed=seed)
+    return merged, base, questions, samples, time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7])
@@ -70,14 +82,8 @@ def main() -> None:
     test_rows = datasets.load_split("test")
     results = []
     for seed in args.seeds:
-        merged = sft_model(seed, out)
-        base = accuracy(str(merged), test_rows, f"SFT seed {seed}")
-        model, tokenizer = models.load_model(str(merged))
-        questions = datasets.load_split("train", limit=args.questions, seed=seed)
-        start = time.perf_counter()
-        samples = generate.sampled(model, tokenizer, questions, args.samples, args.temperature, seed=seed)
-        sample_seconds = time.perf_counter() - start
-        del model
+        merged, base, questions, samples, sample_seconds = seed_start(seed, out, test_rows, args.questions,
+                                                                      args.samples, args.temperature)
         for name in args.settings:
             chosen, rejected, steps, rate, beta, sft_weight = SETTINGS[name]
             pairs, judged = preferences.from_mistakes(questions, samples, chosen=chosen, max_rejected=rejected)

@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT))
 
 from helpers import env, models  # noqa: E402
 from helpers.data import datasets  # noqa: E402
-from helpers.eval import generate, sql  # noqa: E402
+from helpers.eval import sql  # noqa: E402
 from helpers.train import lora  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from dpo_settings import accuracy, sft_model  # noqa: E402
+from dpo_settings import seed_start  # noqa: E402
 
 # name -> (steps, prompts per step, generations, learning rate). Probe at seed 42 on 2 cores (2026-12-04): from
 # 32 questions, 13 had answers that disagree; 8 steps of 4 prompts x 4 answers took 94-96 s (about 12 s a step);
@@ -66,14 +66,8 @@ def main() -> None:
     test_rows = datasets.load_split("test")
     results = []
     for seed in args.seeds:
-        merged = sft_model(seed, out)
-        base = accuracy(str(merged), test_rows, f"SFT seed {seed}")
-        model, tokenizer = models.load_model(str(merged))
-        questions = datasets.load_split("train", limit=args.questions, seed=seed)
-        start = time.perf_counter()
-        samples = generate.sampled(model, tokenizer, questions, args.samples, 1.0, seed=seed)
-        sample_seconds = time.perf_counter() - start
-        del model
+        merged, base, questions, samples, sample_seconds = seed_start(seed, out, test_rows, args.questions,
+                                                                      args.samples, 1.0)
         prompts, zero = [], 0
         for question, answers in zip(questions, samples, strict=True):
             row = {"prompt": question["messages"][:-1], "gold_sql": question["messages"][-1]["content"],
