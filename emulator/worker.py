@@ -129,7 +129,11 @@ def run_job(em, job_id: str) -> None:
 
     def on_log(step: int, logs: dict) -> None:
         log_step(em, job_id, step, logs, plan, results, graded[:])
+        broken = grader_failure(graded)
         graded.clear()
+        if broken:
+            em.fail(job_id, "grader_error", broken, "method.reinforcement.grader")
+            raise JobStopped
         if fail_now:
             em.fail(job_id, em.faults.failure_code, "The job failed due to an internal error (injected).")
             raise JobStopped
@@ -205,6 +209,25 @@ def finish(em, job_id: str, trainer, trained_tokens: int, valid_rows: list[dict]
     keys = ("train_reward_mean", "valid_reward_mean") if plan["method"] == "reinforcement" else ("train_loss", "valid_loss")
     metrics = {k: results[-1][k] for k in keys} if results else {}
     em.succeed(job_id, adapter, step, metrics, csv, trained_tokens)
+
+
+# A reinforcement job fails once a step's grades failed more often than this. The providers fail a job whose
+# grader errs "too often" without saying where the line is; the step's error shares are in its metrics event.
+GRADER_ERROR_LIMIT = 0.5
+
+
+def grader_failure(responses: list[dict]) -> str | None:
+    """Why a step's grader responses fail the job (more than GRADER_ERROR_LIMIT of them errored: the flags, and
+    the first error's details), or None."""
+    failed = [r["metadata"]["errors"] for r in responses if any(r["metadata"]["errors"][f] for f in graders.ERROR_FLAGS)]
+    if not responses or len(failed) <= GRADER_ERROR_LIMIT * len(responses):
+        return None
+    flags = sorted({flag for errors in failed for flag in graders.ERROR_FLAGS if errors[flag]})
+    details = next((str(errors[key]) for errors in failed for key in ("python_grader_runtime_error_details",
+                    "python_grader_server_error_type", "model_grader_server_error_details") if errors.get(key)), "")
+    return (f"The grader failed on {len(failed)} of {len(responses)} samples of a training step ({', '.join(flags)})"
+            + (f": {details[:400]}" if details else "") + ". Try it on a few samples with the graders run endpoint "
+            "(client.fine_tuning.alpha.graders.run), fix it, and start a new job.")
 
 
 RFT_COLUMNS = {"step": "step", "train_reward_mean": "train_reward_mean", "train_reward_std": "train_reward_std",

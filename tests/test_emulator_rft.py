@@ -130,3 +130,20 @@ def test_a_line_the_provider_would_refuse_fails_the_job_naming_it(change, words)
     job = client.emulator.wait_for_worker(job.id)
     assert job["status"] == "failed" and job["error"]["code"] == "invalid_training_file"
     assert "line 7" in job["error"]["message"] and words in job["error"]["message"]
+
+
+def test_a_grader_that_fails_too_often_fails_the_job_naming_its_error():
+    """A python grader that raises on every answer: the first step's metrics report the failures, then the job
+    fails with the grader's own error (its line), and no model is made."""
+    client = openai_client(max_steps=3)
+    broken = {"type": "python", "name": "broken", "source": "def grade(sample, item):\n    return item['no_such_field']\n"}
+    job = client.fine_tuning.jobs.create(model=MODEL, training_file=upload(client, rft_rows("train", 10)).id,
+                                         validation_file=upload(client, rft_rows("validation", 10), "v.jsonl").id,
+                                         method=rft(broken, batch_size=2))
+    job = client.emulator.wait_for_worker(job.id)
+    assert job["status"] == "failed" and job["fine_tuned_model"] is None
+    assert job["error"]["code"] == "grader_error" and job["error"]["param"] == "method.reinforcement.grader"
+    assert "failed on 8 of 8 samples" in job["error"]["message"]
+    assert "no_such_field" in job["error"]["message"] and "line 2" in job["error"]["message"]
+    data = [e.data for e in client.fine_tuning.jobs.list_events(job["id"], limit=100) if e.type == "metrics"]
+    assert len(data) == 1 and data[0]["errors"]["graders"][0]["train_python_grader_runtime_error_mean"] == 1.0
