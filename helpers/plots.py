@@ -1,5 +1,5 @@
 """Plots the notebooks show: loss curves, before/after accuracy, tokens per training example, serving speed,
-one training on one process or several, what DPO logged."""
+one training on one process or several, what DPO and GRPO logged."""
 
 from __future__ import annotations
 
@@ -135,6 +135,35 @@ def plot_dpo(histories: dict[str, pd.DataFrame], title: str = "What DPO logged")
         ax.axhline(0, color="gray", linewidth=0.8)
         ax.set(xlabel="optimizer step", ylabel=label)
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grpo(history: pd.DataFrame, held_out: pd.DataFrame | None = None, title: str = "What GRPO logged"):
+    """Three panels from `lora.grpo_history` (and `lora.grpo_held_out`): the mean reward per step with a band of
+    one spread either side, and the held-out reward at each evaluation; the share of groups without signal;
+    the seconds of each step, split into generation and the rest where they were timed."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    reward, spread = history["mean reward"], history["reward spread"]
+    axes[0].plot(history.step, reward, marker="o", markersize=3, label="training answers (mean)")
+    axes[0].fill_between(history.step, reward - spread, reward + spread, alpha=0.2, label="one spread either side")
+    if held_out is not None and len(held_out):
+        axes[0].plot(held_out.step, held_out["held-out reward"], marker="s", color="black", label="held-out prompts")
+    axes[0].set(xlabel="optimizer step", ylabel="reward", title="reward")
+    axes[1].bar(history.step, 100 * history["groups without signal"], color="tab:gray")
+    axes[1].set(xlabel="optimizer step", ylabel="% of the step's prompts", title="groups without signal", ylim=(0, 100))
+    if "generation seconds" in history:
+        axes[2].bar(history.step, history["generation seconds"], label="generating the answers")
+        axes[2].bar(history.step, history["training seconds"], bottom=history["generation seconds"],
+                    label="scoring, forward, backward, optimizer")
+    else:
+        axes[2].bar(history.step, history["seconds"], label="whole step")
+    axes[2].set(xlabel="optimizer step", ylabel="seconds", title="where a step's time goes")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    for ax in (axes[0], axes[2]):
         ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -15,6 +15,7 @@ TABLE = "helpers.providers.conventions"
 THIRD_PARTY_PRIVATE = {
     "_is_mkldnn_bf16_supported",  # torch: whether this CPU has native bf16
     "_attn_implementation",  # transformers: the attention a model runs (documented, no public getter)
+    "_generate",  # TRL: GRPOTrainer's generation, wrapped to time it; without it only a step's total is known
 }
 
 

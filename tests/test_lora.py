@@ -1,5 +1,6 @@
 """LoRA training with the course's recipe, merging an adapter, and what a trainer logged."""
 
+import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from peft.tuners.lora import LoraLayer
@@ -84,3 +85,32 @@ def test_grpo_with_the_recipe_scores_each_prompts_answers_with_the_reward_and_mo
     assert (history["groups without signal"] <= 1).all()
     moved = [p.abs().max().item() for n, p in trainer.model.named_parameters() if "lora_B" in n]
     assert max(moved) > 0
+
+
+def test_score_groups_finds_the_prompts_whose_answers_disagree():
+    """The reward functions are called as GRPOTrainer calls them (chat completions, the rows' columns) and summed."""
+    def right(completions, gold, **kwargs):
+        return [float(c[0]["content"] == g) for c, g in zip(completions, gold, strict=True)]
+
+    def short(completions, **kwargs):
+        return [0.1 * (len(c[0]["content"]) < 3) for c in completions]
+
+    rows = [{"prompt": [{"role": "user", "content": "a?"}], "gold": "a"},
+            {"prompt": [{"role": "user", "content": "b?"}], "gold": "b"}]
+    groups = lora.score_groups(rows, [["a", "xyz"], ["c", "d"]], [right, short])
+    assert groups.rewards.tolist() == [[1.1, 0.0], [0.1, 0.1]]
+    assert groups.signal.tolist() == [True, False]  # both answers to b? score the same: no signal
+    assert groups["mean"].tolist() == pytest.approx([0.55, 0.1]) and groups.spread.tolist() == pytest.approx([0.55, 0])
+
+
+def test_grpo_logs_split_a_step_into_generation_and_training_and_keep_the_reward_before_training():
+    log = [{"step": 1, "reward": 0.5, "reward_std": 0.2, "frac_reward_zero_std": 0.25, "loss": 0.01, "step_time": 3.0,
+            "rewards/execution_reward/mean": 0.45, "rewards/runs_reward/mean": 0.05},
+           {"step": 2, "reward": 0.6, "reward_std": 0.1, "frac_reward_zero_std": 0.5, "loss": 0.02, "step_time": 4.0,
+            "rewards/execution_reward/mean": 0.52, "rewards/runs_reward/mean": 0.08},
+           {"step": 2, "eval_reward": 0.7, "eval_reward_std": 0.3}]
+    history = lora.grpo_history(log, generation_seconds=[1.0, 1.5])
+    assert history["training seconds"].tolist() == [2.0, 2.5]
+    assert history["execution_reward reward"].tolist() == [0.45, 0.52] and "runs_reward reward" in history
+    held = lora.grpo_held_out(log, before={"eval_reward": 0.4, "eval_reward_std": 0.2})
+    assert held.step.tolist() == [0, 2] and held["held-out reward"].tolist() == [0.4, 0.7]

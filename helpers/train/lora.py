@@ -4,6 +4,7 @@ adapter into its base model, and what a trainer logged (losses, tokens, DPO's re
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import datasets as hf_datasets
@@ -171,12 +172,73 @@ def train_grpo(prompts: list[dict], reward_funcs: list, max_steps: int, **option
     return trainer
 
 
-def grpo_history(log_history: list[dict]) -> pd.DataFrame:
+def grpo_history(log_history: list[dict], generation_seconds: list[float] | None = None) -> pd.DataFrame:
     """What GRPOTrainer logged per step: the mean reward of the step's answers and its spread, the share of
-    prompts whose answers all scored the same (no learning signal), the loss, the answers' mean length, and
-    the seconds of the step."""
+    prompts whose answers all scored the same (no learning signal), the loss, the answers' mean length, the
+    seconds of the step, and each reward function's mean ("<name> reward"). With `generation_seconds` (from
+    `time_generation`), the step's seconds are split into generating the answers and the rest (scoring them,
+    the forward and backward passes, the optimizer)."""
     keys = {"reward": "mean reward", "reward_std": "reward spread", "frac_reward_zero_std": "groups without signal",
             "loss": "loss", "completions/mean_length": "answer tokens", "step_time": "seconds"}
+    rows = []
+    for h in (h for h in log_history if "reward" in h):
+        row = {"step": h["step"], **{name: h[key] for key, name in keys.items() if key in h}}
+        row.update({f"{key.split('/')[1]} reward": value for key, value in h.items()
+                    if key.startswith("rewards/") and key.endswith("/mean")})
+        rows.append(row)
+    per_function = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in keys.values() and k != "step"]
+    table = pd.DataFrame(rows, columns=["step", *keys.values(), *per_function])
+    if generation_seconds is not None and len(table):
+        generation = pd.Series(generation_seconds[:len(table)], index=table.index[:len(generation_seconds)])
+        table["generation seconds"] = generation
+        table["training seconds"] = table["seconds"] - generation
+    return table
+
+
+def grpo_held_out(log_history: list[dict], before: dict | None = None) -> pd.DataFrame:
+    """The held-out reward GRPOTrainer logged at each evaluation (its `eval_dataset`'s prompts, sampled as in
+    training): the mean and the spread of the answers' rewards, and the share of groups without signal.
+    `before` is what `trainer.evaluate()` returned before training, at step 0 (`train()` starts a new log)."""
+    keys = {"eval_reward": "held-out reward", "eval_reward_std": "held-out spread",
+            "eval_frac_reward_zero_std": "held-out groups without signal"}
+    logged = ([{"step": 0, **before}] if before else []) + list(log_history)
     rows = [{"step": h["step"], **{name: h[key] for key, name in keys.items() if key in h}}
-            for h in log_history if "reward" in h]
-    return pd.DataFrame(rows, columns=["step", *keys.values()])
+            for h in logged if "eval_reward" in h]
+    return pd.DataFrame(rows, columns=["step", *keys.values()]).drop_duplicates("step", keep="last")
+
+
+def time_generation(trainer: GRPOTrainer) -> list[float]:
+    """A list that fills with the seconds each of the trainer's generation calls takes (one per optimizer step
+    in training, with TRL's defaults; evaluations are not counted). It wraps GRPOTrainer's internal `_generate`;
+    a TRL release without it leaves the list empty, and only the steps' total seconds are known."""
+    seconds: list[float] = []
+    generate = getattr(trainer, "_generate", None)
+    if not callable(generate):
+        return seconds
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            if trainer.model.training:
+                seconds.append(time.perf_counter() - start)
+
+    trainer._generate = timed
+    return seconds
+
+
+def score_groups(rows: list[dict], samples: list[list[str]], reward_funcs: list) -> pd.DataFrame:
+    """Each prompt's sampled answers scored as GRPOTrainer scores them (the reward functions' sum, each called
+    with the completions as chat messages and the rows' other columns): one line per prompt, with the rewards,
+    their mean and spread, and whether they differ, the only case in which GRPO learns from the prompt."""
+    lines = []
+    for row, answers in zip(rows, samples, strict=True):
+        columns = {key: [value] * len(answers) for key, value in row.items() if key != "prompt"}
+        completions = [[{"role": "assistant", "content": a}] for a in answers]
+        totals = [sum(parts) for parts in zip(*(f(completions=completions, **columns) for f in reward_funcs),
+                                             strict=True)]
+        lines.append({"question": row["prompt"][-1]["content"], "rewards": [round(t, 3) for t in totals],
+                      "mean": sum(totals) / len(totals), "spread": float(pd.Series(totals).std(ddof=0)),
+                      "signal": len({round(t, 6) for t in totals}) > 1})
+    return pd.DataFrame(lines, columns=["question", "rewards", "mean", "spread", "signal"])
