@@ -15,7 +15,7 @@ FAKE_KEY = "sk-emulator-not-a-secret"
 ENTRA_TOKEN = "emulator-entra-token"
 OPENAI_URL = "https://emulator.invalid/v1"
 AZURE_ENDPOINT = "https://course-emulator.openai.azure.com"
-BASE_DEPLOYMENTS = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
+BASE_DEPLOYMENTS = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "o4-mini": "o4-mini-2025-04-16"}
 
 
 def _transport(emulator: Emulator):

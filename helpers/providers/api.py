@@ -94,19 +94,25 @@ def explained_errors():
 
 
 def ask(client, model: str, messages: list[dict], **options) -> str:
-    """One chat completion's text (greedy unless told otherwise). On Azure `model` is a deployment name."""
-    options.setdefault("temperature", 0)
+    """One chat completion's text (greedy unless told otherwise, or unless `max_completion_tokens` says it is a
+    reasoning model, which takes only its default temperature). On Azure `model` is a deployment name."""
+    if "max_completion_tokens" not in options:
+        options.setdefault("temperature", 0)
     with explained_errors():
         reply = client.chat.completions.create(model=model, messages=messages, **options)
     return reply.choices[0].message.content or ""
 
 
 def ask_all(client, model: str, rows: list[dict], label: str | None = None, max_tokens: int = 60,
-            workers: int = 8) -> list[str]:
+            workers: int = 8, reasoning: bool = False) -> list[str]:
     """Greedy replies of `model` to each example's prompt (its messages before the answer), `workers`
-    requests at a time (the emulator answers concurrent ones in a batch), in order, with a progress bar."""
+    requests at a time (the emulator answers concurrent ones in a batch), in order, with a progress bar.
+    `reasoning`: a reasoning model (o4-mini), asked with `max_completion_tokens` (its hidden reasoning counts
+    against it) at its default temperature, since it refuses `max_tokens` and `temperature`."""
+    limit = {"max_completion_tokens": max_tokens} if reasoning else {"max_tokens": max_tokens}
+
     def one(row: dict) -> str:
-        return ask(client, model, prompt_messages(row), max_tokens=max_tokens)
+        return ask(client, model, prompt_messages(row), **limit)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(tqdm(pool.map(one, rows), total=len(rows), desc=label or model, leave=False))
