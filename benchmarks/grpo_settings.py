@@ -40,6 +40,8 @@ SETTINGS = {
     "rate 1e-3": (8, 4, 4, 1e-3),
     "8 answers, rate 2e-4": (8, 2, 8, 2e-4),
     "32 steps, rate 1e-4": (32, 4, 4, 1e-4),
+    "16 steps, rate 5e-5": (16, 4, 4, 5e-5),
+    "16 steps, rate 2e-4": (16, 4, 4, 2e-4),
 }
 
 

@@ -1,19 +1,20 @@
 """How `make test` shares the suite between its two pytest-xdist workers: a pytest plugin (the
 conftest imports its hooks). Slowest first, so the two workers finish together. A unit of work goes
-to one worker: each slow test alone, notebooks 04, 05 and 07 right after 03 (04 compares itself with
-03's figures, 05 serves the model 03 trained, 07 tunes it further with DPO), every other module whole
+to one worker: each slow test alone, notebooks 04, 05, 07 and 08 right after 03 (04 compares itself with
+03's figures, 05 serves the model 03 trained, 07 and 08 tune it further with DPO and GRPO), every other module whole
 (its module-scoped fixtures, such as a trained emulator job, are then built once)."""
 
 SLOWEST = ["test_notebook_runs_and_meets_its_figures[03-huggingface-trl]",
            "test_notebook_runs_and_meets_its_figures[04-autotrain]",
            "test_notebook_runs_and_meets_its_figures[05-serve-your-model]",
            "test_notebook_runs_and_meets_its_figures[07-preference-tuning]",
+           "test_notebook_runs_and_meets_its_figures[08-reinforcement-fine-tuning]",
            "test_notebook_runs_and_meets_its_figures[00-should-you-fine-tune]",
            "test_notebook_runs_and_meets_its_figures[01-openai]",
            "test_a_learner_runs_a_notebook_in_jupyterlab",
            "test_notebook_runs_and_meets_its_figures[02-azure-openai]",
            "test_notebook_runs_and_meets_its_figures[06-scale-out]"]
-TOGETHER = {SLOWEST[1]: SLOWEST[0], SLOWEST[2]: SLOWEST[0], SLOWEST[3]: SLOWEST[0]}  # 04, 05, 07 use what 03 trained
+TOGETHER = {SLOWEST[i]: SLOWEST[0] for i in (1, 2, 3, 4)}  # 04, 05, 07, 08 use what 03 trained
 
 
 def work_unit(nodeid: str) -> str:

@@ -45,6 +45,7 @@ REQUIRED = {"00-should-you-fine-tune": {"dry_run", "model_id", "k", "max_steps",
                            "output_dir"},
             "02-azure-openai": {"dry_run", "model", "training_type", "api_version", "entra_id", "suffix",
                                 "budget_usd", "deployment_name", "hosting_usd_per_hour", "keep_deployment",
+                                "rft_model", "rft_base_deployment", "rft_examples", "rft_batch_size",
                                 "emulator_steps", "eval_samples", "output_dir"},
             "03-huggingface-trl": {"dry_run", "model_id", "max_steps", "learning_rate", "lora_r",
                                    "eval_samples", "seed", "output_dir"},
@@ -59,14 +60,19 @@ REQUIRED = {"00-should-you-fine-tune": {"dry_run", "model_id", "k", "max_steps",
             "07-preference-tuning": {"dry_run", "merged_dir", "model_id", "sft_steps", "questions", "samples",
                                      "temperature", "rejected_per_question", "chosen", "max_steps", "batch_size",
                                      "learning_rate", "beta", "sft_weight", "high_learning_rate", "high_rate_steps",
-                                     "high_rate_eval_samples", "eval_samples", "seed", "output_dir"}}
+                                     "high_rate_eval_samples", "eval_samples", "seed", "output_dir"},
+            "08-reinforcement-fine-tuning": {"dry_run", "merged_dir", "model_id", "sft_steps", "questions", "keep_mixed",
+                                             "generations", "temperature", "max_steps", "prompts_per_step",
+                                             "learning_rate", "beta", "completion_tokens", "held_out_prompts",
+                                             "use_vllm", "eval_samples", "seed", "output_dir"}}
 # Executed copies and their outputs live beside runs/, so relative paths still resolve and notebook 04
 # can compare itself with notebook 03's figures from the same test run.
 RUNS = ROOT / "runs" / "test"
 # metrics.json keys that report what a parameter (or its dry-run cap) set
 MEASURED_AS = {"max_steps": "train_steps", "emulator_steps": "train_steps", "k": "k", "batch_size": "batch_size",
                "eval_samples": "eval_samples", "latency_samples": "latency_samples", "train_examples": "train_examples",
-               "epochs": "epochs", "questions": "questions", "samples": "samples"}
+               "epochs": "epochs", "questions": "questions", "samples": "samples", "rft_examples": "rft_lines",
+               "generations": "generations", "held_out_prompts": "held_out_prompts"}
 
 
 def expect_dry_run_sizes(path, m):
@@ -145,11 +151,15 @@ def expectations_02(m):
     assert m["base_in_voice"] <= 0.1 and m["finetuned_in_voice"] >= 0.8
     assert m["finetuned_fact_right"] >= m["base_fact_right"] - 0.1  # the voice did not cost the facts
     assert m["deployment_state"] == "Succeeded" and m["deployment_deleted"] is True
-    assert (m["files_uploaded"], m["jobs_created"]) == (3, 2)  # the SFT job's two files, the DPO job's pairs
+    assert (m["files_uploaded"], m["jobs_created"]) == (5, 3)  # the SFT job's two files, DPO's pairs, RFT's two files
     # the DPO job (from the base model, on pairs that prefer Quip's voice to a bland reply) moved replies to questions
     # in no pair away from the base model's plain start, read from the chat API's logprobs
     assert m["dpo_method"] == "dpo" and m["dpo_pairs"] == 120 and m["dpo_fine_tuned_model"].endswith("-quip-dpo")
     assert m["base_plain_start"] > 0.2 and m["dpo_plain_start"] < 0.6 * m["base_plain_start"]
+    # the RFT job (o4-mini's emulated base, a text_similarity grader against Quip's answer) trained on the grader's reward
+    assert m["rft_method"] == "reinforcement" and m["rft_fine_tuned_model"].endswith("-quip-rft")
+    assert m["rft_steps"] == len(m["rft_train_reward"]) == 4 and all(0 < r < 1 for r in m["rft_train_reward"])
+    assert 0 < m["rft_valid_reward"] < 1 and 0 < m["rft_base_grader"] < 1 and 0 < m["rft_finetuned_grader"] < 1
 
 
 def expectations_04(m):
@@ -237,13 +247,43 @@ def expectations_07(m):
         assert f"{m[f'{model}_general_perplexity']:.2f}" in m["forgetting"]
 
 
+def expectations_08(m):
+    """Dry run of reinforcement fine-tuning, from notebook 03's model (or, run alone, one it trained itself): the
+    questions whose sampled answers disagree, GRPO on those (fewer groups without signal than before the choice), the
+    held-out reward measured before, halfway and after, the test score within a few questions of SFT's (the dry-run
+    budget does not lift it: benchmarks/grpo_settings.py), the phases timed, the provider's python grader agreeing with
+    the reward functions on every answer, and the verdict and forgetting sentence carrying the notebook's figures."""
+    trained = RUNS / "03-huggingface-trl-out"
+    assert m["trained_here"] is not (trained / "merged" / "config.json").exists()
+    assert m["eval_samples"] == 120 and m["recipe_differences"] == []
+    assert 4 <= m["questions_with_signal"] < m["questions"]  # the SFT model answers most questions the same each time
+    assert m["trained_questions"] == max(m["questions_with_signal"], m["prompts_per_step"])
+    assert m["zero_signal_during"] < m["zero_signal_before"]  # keeping the mixed groups gave the steps more signal
+    assert len(m["reward_per_step"]) == m["train_steps"] and len(m["held_out_reward"]) == 3
+    assert all(0 <= r <= 1 for r in m["reward_per_step"] + m["held_out_reward"])
+    assert m["grader_agreement"] == 1.0  # the provider's grader and the notebook's reward give the same scores
+    assert m["generation_seconds_per_step"] > 0 and m["training_seconds_per_step"] > 0
+    gain = m["finetuned_execution_accuracy"] - m["sft_execution_accuracy"]
+    assert gain >= -3 / 120, f"GRPO moved SFT's {m['sft_execution_accuracy']:.1%} by {100 * gain:+.1f} points"
+    assert f"{100 * gain:+.1f} points" in m["verdict"] and f"fixed {m['fixed']}" in m["verdict"]
+    assert m["fixed"] - m["broken"] == round(gain * m["eval_samples"])
+    if not m["trained_here"]:  # the SFT model's forgetting figures are notebook 03's, read back, not measured again
+        sft = json.loads((trained / "metrics.json").read_text())
+        assert (m["sft_general_accuracy"], m["sft_general_perplexity"]) == (sft["finetuned_general_accuracy"],
+                                                                            sft["finetuned_general_perplexity"])
+    for model in ("sft", "finetuned"):
+        assert 5 < m[f"{model}_general_perplexity"] < 100
+        assert f"{100 * m[f'{model}_general_accuracy']:.1f}%" in m["forgetting"]
+
+
 HEADLINE_METRIC = {"00-should-you-fine-tune": "execution_accuracy", "01-openai": "f1", "02-azure-openai": "in_voice",
                    "03-huggingface-trl": "execution_accuracy", "04-autotrain": "execution_accuracy",
-                   "05-serve-your-model": "execution_accuracy", "07-preference-tuning": "execution_accuracy"}
+                   "05-serve-your-model": "execution_accuracy", "07-preference-tuning": "execution_accuracy",
+                   "08-reinforcement-fine-tuning": "execution_accuracy"}
 EXPECT = {"00-should-you-fine-tune": expectations_00, "01-openai": expectations_01, "02-azure-openai": expectations_02,
           "03-huggingface-trl": expectations_03, "04-autotrain": expectations_04,
           "05-serve-your-model": expectations_05, "06-scale-out": expectations_06,
-          "07-preference-tuning": expectations_07}
+          "07-preference-tuning": expectations_07, "08-reinforcement-fine-tuning": expectations_08}
 
 
 def test_every_notebook_is_covered():
@@ -312,7 +352,7 @@ def test_notebook_runs_and_meets_its_figures(path):
     parameters = {"dry_run": True, "output_dir": str(out_dir)}
     if path.stem == "04-autotrain":
         parameters["trl_metrics"] = str(RUNS / "03-huggingface-trl-out" / "metrics.json")
-    if path.stem in ("05-serve-your-model", "07-preference-tuning"):  # notebook 03's model, or, alone, one of its own
+    if path.stem in ("05-serve-your-model", "07-preference-tuning", "08-reinforcement-fine-tuning"):  # 03's model, or its own
         trained = RUNS / "03-huggingface-trl-out"
         parameters["merged_dir"] = str(trained / "merged" if (trained / "merged" / "config.json").exists()
                                        else out_dir / "no-model-from-notebook-03")

@@ -38,7 +38,7 @@ def test_every_notebook_run_is_listed_among_the_slowest():
     assert {f"{RUN}[{nb.stem}]" for nb in NOTEBOOKS} <= set(SLOWEST)
 
 
-def test_two_workers_run_the_slowest_first_04_05_and_07_after_03_and_each_module_whole(tmp_path):
+def test_two_workers_run_the_slowest_first_04_05_07_and_08_after_03_and_each_module_whole(tmp_path):
     for name, text in STAND_IN.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
@@ -57,6 +57,7 @@ def test_two_workers_run_the_slowest_first_04_05_and_07_after_03_and_each_module
     assert {order[0] for order in ran.values()} == {f"{RUN}[03-huggingface-trl]", f"{RUN}[00-should-you-fine-tune]"}
     [with_03] = [order for order in ran.values() if f"{RUN}[03-huggingface-trl]" in order]
     at = with_03.index(f"{RUN}[03-huggingface-trl]")
-    assert with_03[at + 1:at + 4] == [f"{RUN}[04-autotrain]", f"{RUN}[05-serve-your-model]", f"{RUN}[07-preference-tuning]"]
+    assert with_03[at + 1:at + 5] == [f"{RUN}[04-autotrain]", f"{RUN}[05-serve-your-model]", f"{RUN}[07-preference-tuning]",
+                                      f"{RUN}[08-reinforcement-fine-tuning]"]
     for module in ("test_alpha.py", "test_beta.py"):
         assert len([w for w, order in ran.items() if any(t.startswith(module) for t in order)]) == 1, module
