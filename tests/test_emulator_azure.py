@@ -136,7 +136,7 @@ def test_deploy_wait_call_by_deployment_name_and_delete(trained):
     v1 = openai.OpenAI(api_key="k", base_url="https://x.openai.azure.com/openai/v1/", http_client=client._client)
     assert v1.chat.completions.create(model="quip-ft", messages=question, max_tokens=8).model == job.fine_tuned_model
     listed = mgmt.get(url.rsplit("/", 1)[0], params={"api-version": ARM_API_VERSION}).json()["value"]
-    assert {d["name"] for d in listed} == {"gpt-4o-mini", "quip-ft"}
+    assert {d["name"] for d in listed} == {"gpt-4o-mini", "o4-mini", "quip-ft"}  # the base deployments and ours
     assert azure.delete_deployment(mgmt, url) is True
     assert not azure.deployment_exists(mgmt, url)
     assert azure.delete_deployment(mgmt, url) is False  # nothing left: 204
