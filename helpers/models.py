@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -115,6 +116,17 @@ def load_model(model_id: str | None = "", quantize: bool = False):
     print(f"Loaded {model_id or EMBEDDED_NAME} in {time.perf_counter() - start:.1f} s "
           f"({model.num_parameters() / 1e6:.0f}M parameters, {model.dtype}, {model.device})")
     return model, tokenizer
+
+
+@torch.inference_mode()
+def weights_digest(model) -> str:
+    """A short digest of a model's weights (the first values of every tensor, whatever their dtype): two
+    loads of one saved model agree, and any training step or merged adapter changes it."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.flatten()[:256].detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def adds_bos(tokenizer) -> bool:

@@ -1,5 +1,7 @@
 """Greedy generation, the one every scorer and the emulator's chat use."""
 
+import torch
+
 from helpers.eval import generate
 
 
@@ -46,3 +48,28 @@ def test_each_reply_ends_at_its_first_end_token(embedded):
     end = tokenizer.eos_token_id
     assert [end in r[:-1] for r in replies] == [False, False]  # nothing after the end: no padding kept
     assert replies[0][-1] == end and len(replies[1]) == 24  # a short answer stops, a long one is cut
+
+
+def test_sampled_answers_are_read_back_only_for_the_same_model_and_settings(tiny_model_dir, tmp_path):
+    from helpers import models
+
+    model, tokenizer = models.load_model(str(tiny_model_dir))
+    rows = [example("How many employees are there?", ""), example("Who earns most?", "")]
+    first = generate.sampled(model, tokenizer, rows, 3, max_new_tokens=6, seed=1, cache=tmp_path)
+    assert len(list(tmp_path.glob("sampled-*.json"))) == 1 and [len(answers) for answers in first] == [3, 3]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("sampled again although the same answers were saved")
+
+    real_generate, model.generate = model.generate, refuse
+    assert generate.sampled(model, tokenizer, rows, 3, max_new_tokens=6, seed=1, cache=tmp_path) == first
+    model.generate = real_generate
+    generate.sampled(model, tokenizer, rows, 3, max_new_tokens=6, seed=2, cache=tmp_path)  # another seed: sampled
+    assert len(list(tmp_path.glob("sampled-*.json"))) == 2
+    digest = models.weights_digest(model)
+    with torch.no_grad():
+        model.model.layers[0].self_attn.q_proj.weight[0, 0] += 1.0  # a trained model is another model
+    assert models.weights_digest(model) != digest
+    generate.sampled(model, tokenizer, rows, 3, max_new_tokens=6, seed=1, cache=tmp_path)
+    assert len(list(tmp_path.glob("sampled-*.json"))) == 3
+    assert models.weights_digest(models.load_model(str(tiny_model_dir))[0]) == digest  # another load, same digest

@@ -237,10 +237,11 @@ def expectations_07(m):
     assert m["high_rate_final_margin"] > 2 * m["final_margin"]  # the high rate ranks the pairs more surely...
     assert m["high_rate_steps"] == 8 and m["high_rate_eval_samples"] == 40
     assert m["high_rate_execution_accuracy"] < m["low_rate_execution_accuracy_same_questions"] - 0.05  # ... answers worse
-    if not m["trained_here"]:  # the SFT model's forgetting figures are notebook 03's, read back, not measured again
+    if not m["trained_here"]:  # the SFT model's test score and forgetting figures are notebook 03's, read back
         sft = json.loads((trained / "metrics.json").read_text())
         assert (m["sft_general_accuracy"], m["sft_general_perplexity"]) == (sft["finetuned_general_accuracy"],
                                                                             sft["finetuned_general_perplexity"])
+        assert m["sft_execution_accuracy"] == sft["finetuned_execution_accuracy"]
     for model in ("sft", "finetuned"):  # the forgetting check ran on both, and the sentence carries its figures
         assert 5 < m[f"{model}_general_perplexity"] < 100
         assert f"{100 * m[f'{model}_general_accuracy']:.1f}%" in m["forgetting"]
@@ -267,10 +268,11 @@ def expectations_08(m):
     assert gain >= -3 / 120, f"GRPO moved SFT's {m['sft_execution_accuracy']:.1%} by {100 * gain:+.1f} points"
     assert f"{100 * gain:+.1f} points" in m["verdict"] and f"fixed {m['fixed']}" in m["verdict"]
     assert m["fixed"] - m["broken"] == round(gain * m["eval_samples"])
-    if not m["trained_here"]:  # the SFT model's forgetting figures are notebook 03's, read back, not measured again
+    if not m["trained_here"]:  # the SFT model's test score and forgetting figures are notebook 03's, read back
         sft = json.loads((trained / "metrics.json").read_text())
         assert (m["sft_general_accuracy"], m["sft_general_perplexity"]) == (sft["finetuned_general_accuracy"],
                                                                             sft["finetuned_general_perplexity"])
+        assert m["sft_execution_accuracy"] == sft["finetuned_execution_accuracy"]
     for model in ("sft", "finetuned"):
         assert 5 < m[f"{model}_general_perplexity"] < 100
         assert f"{100 * m[f'{model}_general_accuracy']:.1f}%" in m["forgetting"]

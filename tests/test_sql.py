@@ -92,3 +92,19 @@ def test_compare_by_shape_counts_and_scores():
     table = ev.compare_by_shape(base, tuned)
     assert table.loc["aggregate"].tolist() == [2, 0.0, 0.5]
     assert table.loc["order by + limit"].tolist() == [1, 0.0, 1.0]
+
+
+def test_saved_scores_are_read_back_only_for_the_same_questions(tmp_path, monkeypatch):
+    rows = [example("q1", GOLD_TOP), example("q2", "SELECT COUNT(*) FROM employees")]
+    saved = ev.save_scores(ev.score(rows, [GOLD_TOP, "SELECT 1"]), tmp_path / "test-scores.json")
+
+    def generated(model, tokenizer, examples, batch_size, desc):
+        return ["SELECT COUNT(*) FROM employees"] * len(examples)
+
+    monkeypatch.setattr(ev, "generate_sql", generated)
+    read = ev.evaluate(None, None, rows, reuse=saved)
+    assert read.execution_match.tolist() == [True, False] and read.predicted[0] == GOLD_TOP  # the saved answers
+    assert read.execution_match.dtype == bool
+    other = ev.evaluate(None, None, rows[::-1], reuse=saved)  # other questions: generated here
+    assert other.execution_match.tolist() == [True, False] and other.predicted.tolist() == ["SELECT COUNT(*) FROM employees"] * 2
+    assert ev.evaluate(None, None, rows, reuse=tmp_path / "missing.json").execution_match.tolist() == [False, True]

@@ -3,12 +3,16 @@ prompts in the model's chat template, left-padded batches, each reply cut after 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from helpers import models
 from helpers.data.datasets import prompt_messages
 
 # Prompts generated together: a dry run's 40 test questions in one batch (one core: 34 s, against 44 s
@@ -67,13 +71,25 @@ def time_requests(model, tokenizer, examples: list[dict], max_new_tokens: int = 
 
 @torch.inference_mode()
 def sampled(model, tokenizer, examples: list[dict], n: int, temperature: float = 1.0, max_new_tokens: int = 64,
-            batch_size: int = 16, seed: int = 0, desc: str = "sampling") -> list[list[str]]:
+            batch_size: int = 16, seed: int = 0, desc: str = "sampling", cache: str | Path | None = None) -> list[list[str]]:
     """`n` sampled reply texts to each chat example's prompt (temperature sampling, seeded), `batch_size`
-    prompts at a time with a progress bar: what a model says when it is not forced to its likeliest answer."""
+    prompts at a time with a progress bar: what a model says when it is not forced to its likeliest answer.
+    With `cache`, a folder: answers that this very model (`models.weights_digest`) sampled there before, to the
+    same prompts with the same settings and seed, are read instead of sampled again; new ones are written there."""
     model.eval()
+    prompts = [prompt_text(tokenizer, ex) for ex in examples]
+    if cache is not None:
+        settings = {"model": models.weights_digest(model), "prompts": prompts, "n": n, "temperature": temperature,
+                    "max_new_tokens": max_new_tokens, "seed": seed}
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        path = Path(cache) / f"sampled-{key}.json"
+        if path.exists():
+            texts = json.loads(path.read_text())
+            print(f"{desc}: {len(texts)} questions x {n} answers read from {path}, sampled before by this model "
+                  f"with the same settings and seed")
+            return texts
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
-    prompts = [prompt_text(tokenizer, ex) for ex in examples]
     texts: list[list[str]] = []
     try:
         for i in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch"):
@@ -85,4 +101,7 @@ def sampled(model, tokenizer, examples: list[dict], n: int, temperature: float =
             texts += [decoded[j:j + n] for j in range(0, len(decoded), n)]
     finally:
         torch.random.set_rng_state(generator_state)
+    if cache is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(texts))
     return texts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -96,14 +97,32 @@ def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd
 
 
 def evaluate(model, tokenizer, examples: list[dict], batch_size: int = generate.BATCH,
-             label: str = "model") -> pd.DataFrame:
-    """Generate SQL for every example and score it; prints the two accuracies."""
+             label: str = "model", reuse: str | Path | None = None) -> pd.DataFrame:
+    """Generate SQL for every example and score it; prints the two accuracies. With `reuse`, the path of the
+    scores an earlier notebook saved for this very model (`save_scores`): when they are of these same
+    questions, they are read from there instead of generated again."""
     start = time.perf_counter()
-    table = score(examples, generate_sql(model, tokenizer, examples, batch_size, desc=label))
+    table = None
+    if reuse is not None and Path(reuse).exists():
+        saved = pd.DataFrame(json.loads(Path(reuse).read_text()))
+        if saved.get("question", pd.Series(dtype=object)).tolist() == [question(ex) for ex in examples]:
+            table, source = saved, f"read from {Path(reuse).name}, scored by the notebook that trained this model"
+        else:
+            print(f"{reuse} scored other questions than these {len(examples)}: scoring them here")
+    if table is None:
+        table = score(examples, generate_sql(model, tokenizer, examples, batch_size, desc=label))
+        source = f"{time.perf_counter() - start:.0f} s"
     print(f"{label}: execution accuracy {table.execution_match.mean():.1%}, "
-          f"exact match {table.exact_match.mean():.1%} on {len(table)} questions "
-          f"({time.perf_counter() - start:.0f} s)")
+          f"exact match {table.exact_match.mean():.1%} on {len(table)} questions ({source})")
     return table
+
+
+def save_scores(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a scored run (`evaluate`) as JSON, for a later notebook that starts from the same model
+    (`evaluate(reuse=...)`)."""
+    path = Path(path)
+    path.write_text(json.dumps(table.to_dict(orient="records"), indent=1) + "\n")
+    return path
 
 
 def compare(base: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
