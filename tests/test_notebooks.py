@@ -219,6 +219,20 @@ def expectations_06(m):
     assert m["fsdp2_max_loss_difference"] < 1e-4 and m["fsdp2_max_adapter_difference"] < 1e-6
 
 
+def assert_reads_notebook_03(m, stem):
+    """A notebook that starts from notebook 03's model reads what notebook 03 measured of it instead of measuring
+    it again: the forgetting figures, and the scores of the test questions notebook 03 scored (its dry run scores
+    fewer than 120; the others are scored here)."""
+    if m["trained_here"]:
+        return
+    sft = json.loads((RUNS / "03-huggingface-trl-out" / "metrics.json").read_text())
+    assert (m["sft_general_accuracy"], m["sft_general_perplexity"]) == (sft["finetuned_general_accuracy"],
+                                                                        sft["finetuned_general_perplexity"])
+    executed = nbformat.read(RUNS / f"{stem}.executed.ipynb", as_version=4)
+    printed = "".join(out.get("text", "") for cell in executed.cells if cell.cell_type == "code" for out in cell.outputs)
+    assert f"on {m['eval_samples']} questions ({sft['eval_samples']} read from test-scores.json" in printed
+
+
 def expectations_07(m):
     """Dry run of preference tuning, from notebook 03's model (or, run alone, one it trained itself): pairs from the
     model's own mistakes, DPO that learned to rank them and left the test score within a few questions of SFT's
@@ -237,11 +251,7 @@ def expectations_07(m):
     assert m["high_rate_final_margin"] > 2 * m["final_margin"]  # the high rate ranks the pairs more surely...
     assert m["high_rate_steps"] == 8 and m["high_rate_eval_samples"] == 40
     assert m["high_rate_execution_accuracy"] < m["low_rate_execution_accuracy_same_questions"] - 0.05  # ... answers worse
-    if not m["trained_here"]:  # the SFT model's test score and forgetting figures are notebook 03's, read back
-        sft = json.loads((trained / "metrics.json").read_text())
-        assert (m["sft_general_accuracy"], m["sft_general_perplexity"]) == (sft["finetuned_general_accuracy"],
-                                                                            sft["finetuned_general_perplexity"])
-        assert m["sft_execution_accuracy"] == sft["finetuned_execution_accuracy"]
+    assert_reads_notebook_03(m, "07-preference-tuning")
     for model in ("sft", "finetuned"):  # the forgetting check ran on both, and the sentence carries its figures
         assert 5 < m[f"{model}_general_perplexity"] < 100
         assert f"{100 * m[f'{model}_general_accuracy']:.1f}%" in m["forgetting"]
@@ -268,11 +278,7 @@ def expectations_08(m):
     assert gain >= -3 / 120, f"GRPO moved SFT's {m['sft_execution_accuracy']:.1%} by {100 * gain:+.1f} points"
     assert f"{100 * gain:+.1f} points" in m["verdict"] and f"fixed {m['fixed']}" in m["verdict"]
     assert m["fixed"] - m["broken"] == round(gain * m["eval_samples"])
-    if not m["trained_here"]:  # the SFT model's test score and forgetting figures are notebook 03's, read back
-        sft = json.loads((trained / "metrics.json").read_text())
-        assert (m["sft_general_accuracy"], m["sft_general_perplexity"]) == (sft["finetuned_general_accuracy"],
-                                                                            sft["finetuned_general_perplexity"])
-        assert m["sft_execution_accuracy"] == sft["finetuned_execution_accuracy"]
+    assert_reads_notebook_03(m, "08-reinforcement-fine-tuning")
     for model in ("sft", "finetuned"):
         assert 5 < m[f"{model}_general_perplexity"] < 100
         assert f"{100 * m[f'{model}_general_accuracy']:.1f}%" in m["forgetting"]

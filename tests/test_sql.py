@@ -1,5 +1,6 @@
 """Text-to-SQL scoring: execution match, exact match, shapes and tables."""
 
+from helpers.data.datasets import answer, question
 from helpers.eval import sql as ev
 
 GOLD_TOP = "SELECT name FROM employees ORDER BY salary DESC LIMIT 3"
@@ -94,17 +95,21 @@ def test_compare_by_shape_counts_and_scores():
     assert table.loc["order by + limit"].tolist() == [1, 0.0, 1.0]
 
 
-def test_saved_scores_are_read_back_only_for_the_same_questions(tmp_path, monkeypatch):
+def test_saved_scores_are_read_back_and_only_the_other_questions_scored(tmp_path, monkeypatch, capsys):
     rows = [example("q1", GOLD_TOP), example("q2", "SELECT COUNT(*) FROM employees")]
-    saved = ev.save_scores(ev.score(rows, [GOLD_TOP, "SELECT 1"]), tmp_path / "test-scores.json")
+    saved = ev.save_scores(ev.score(rows[:1], ["SELECT 1"]), tmp_path / "test-scores.json")  # q1 scored, wrong
+    asked = []
 
     def generated(model, tokenizer, examples, batch_size, desc):
-        return ["SELECT COUNT(*) FROM employees"] * len(examples)
+        asked.extend(question(ex) for ex in examples)
+        return [answer(ex) for ex in examples]  # right answers: a question scored here is right
 
     monkeypatch.setattr(ev, "generate_sql", generated)
-    read = ev.evaluate(None, None, rows, reuse=saved)
-    assert read.execution_match.tolist() == [True, False] and read.predicted[0] == GOLD_TOP  # the saved answers
-    assert read.execution_match.dtype == bool
-    other = ev.evaluate(None, None, rows[::-1], reuse=saved)  # other questions: generated here
-    assert other.execution_match.tolist() == [True, False] and other.predicted.tolist() == ["SELECT COUNT(*) FROM employees"] * 2
-    assert ev.evaluate(None, None, rows, reuse=tmp_path / "missing.json").execution_match.tolist() == [False, True]
+    table = ev.evaluate(None, None, rows[::-1], reuse=saved)
+    assert asked == ["q2"] and table.question.tolist() == ["q2", "q1"]  # in the order asked
+    assert table.execution_match.tolist() == [True, False] and table.predicted[1] == "SELECT 1"  # q1's saved answer
+    assert table.execution_match.dtype == bool
+    assert "1 read from test-scores.json" in capsys.readouterr().out
+    other_db = [example("q1", "SELECT 1", db="library")]  # the same words asked of another database: not the saved question
+    assert ev.evaluate(None, None, other_db, reuse=saved).execution_match.tolist() == [True] and asked[-1] == "q1"
+    assert ev.evaluate(None, None, rows, reuse=tmp_path / "missing.json").execution_match.tolist() == [True, True]

@@ -99,19 +99,21 @@ def score(examples: list[dict], replies: list[str], db_dir: Path = DB_DIR) -> pd
 def evaluate(model, tokenizer, examples: list[dict], batch_size: int = generate.BATCH,
              label: str = "model", reuse: str | Path | None = None) -> pd.DataFrame:
     """Generate SQL for every example and score it; prints the two accuracies. With `reuse`, the path of the
-    scores an earlier notebook saved for this very model (`save_scores`): when they are of these same
-    questions, they are read from there instead of generated again."""
+    scores an earlier notebook saved for this very model (`save_scores`): the questions scored there are read
+    from there, and only the others are generated and scored here."""
     start = time.perf_counter()
-    table = None
-    if reuse is not None and Path(reuse).exists():
-        saved = pd.DataFrame(json.loads(Path(reuse).read_text()))
-        if saved.get("question", pd.Series(dtype=object)).tolist() == [question(ex) for ex in examples]:
-            table, source = saved, f"read from {Path(reuse).name}, scored by the notebook that trained this model"
-        else:
-            print(f"{reuse} scored other questions than these {len(examples)}: scoring them here")
-    if table is None:
+    if reuse is None or not Path(reuse).exists():
         table = score(examples, generate_sql(model, tokenizer, examples, batch_size, desc=label))
         source = f"{time.perf_counter() - start:.0f} s"
+    else:
+        saved = {(row["db_id"], row["question"]): row for row in json.loads(Path(reuse).read_text())}
+        keys = [(ex["db_id"], question(ex)) for ex in examples]
+        missing = [ex for ex, key in zip(examples, keys, strict=True) if key not in saved]
+        fresh = iter(score(missing, generate_sql(model, tokenizer, missing, batch_size, desc=label)).to_dict(orient="records")
+                     if missing else [])
+        table = pd.DataFrame([saved[key] if key in saved else next(fresh) for key in keys])
+        source = (f"{len(examples) - len(missing)} read from {Path(reuse).name}, scored by the notebook that trained "
+                  f"this model; {len(missing)} scored here in {time.perf_counter() - start:.0f} s")
     print(f"{label}: execution accuracy {table.execution_match.mean():.1%}, "
           f"exact match {table.exact_match.mean():.1%} on {len(table)} questions ({source})")
     return table
