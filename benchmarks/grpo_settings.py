@@ -34,6 +34,10 @@ from dpo_settings import seed_start  # noqa: E402
 # each step's groups had no signal even on the kept questions. "32 steps, rate 1e-4" (this script, seed 42's SFT
 # model, 73.3%): 11 of 32 questions kept, 49% of groups without signal, 15.9 s a step, 69.2% after (-4.2 points):
 # 32 steps on 11 prompts is about 12 passes over them, and the model drifted.
+# 64 questions, 1 thread beside the suite (2026-12-04, Intel Xeon): "16 steps, rate 5e-5" +0.8 at seed 42, +2.5 at
+# seed 7; "16 steps, rate 2e-4" +1.7 at seed 42. --questions 128 "32 steps, rate 1e-4", 2 threads alone (2026-12-05,
+# AMD EPYC): seed 42 73.3% -> 73.3% (52 of 128 kept, reward 0.58 -> 0.81, 12.0 s a step); seed 7 65.8% -> 70.0%
+# (+4.2; 74 kept, reward 0.57 -> 0.78, 12.5 s a step).
 SETTINGS = {
     "rate 2e-5": (8, 4, 4, 2e-5),
     "rate 2e-4": (8, 4, 4, 2e-4),
