@@ -102,18 +102,18 @@ def evaluate(model, tokenizer, examples: list[dict], batch_size: int = generate.
     scores an earlier notebook saved for this very model (`save_scores`): the questions scored there are read
     from there, and only the others are generated and scored here."""
     start = time.perf_counter()
-    if reuse is None or not Path(reuse).exists():
-        table = score(examples, generate_sql(model, tokenizer, examples, batch_size, desc=label))
-        source = f"{time.perf_counter() - start:.0f} s"
-    else:
+    saved = {}
+    if reuse is not None and Path(reuse).exists():
         saved = {(row["db_id"], row["question"]): row for row in json.loads(Path(reuse).read_text())}
-        keys = [(ex["db_id"], question(ex)) for ex in examples]
-        missing = [ex for ex, key in zip(examples, keys, strict=True) if key not in saved]
-        fresh = iter(score(missing, generate_sql(model, tokenizer, missing, batch_size, desc=label)).to_dict(orient="records")
-                     if missing else [])
+    keys = [(ex["db_id"], question(ex)) for ex in examples]
+    missing = [ex for ex, key in zip(examples, keys, strict=True) if key not in saved]
+    table = score(missing, generate_sql(model, tokenizer, missing, batch_size, desc=label))
+    source = f"{time.perf_counter() - start:.0f} s"
+    if saved:
+        fresh = iter(table.to_dict(orient="records"))
         table = pd.DataFrame([saved[key] if key in saved else next(fresh) for key in keys])
         source = (f"{len(examples) - len(missing)} read from {Path(reuse).name}, scored by the notebook that trained "
-                  f"this model; {len(missing)} scored here in {time.perf_counter() - start:.0f} s")
+                  f"this model; {len(missing)} scored here in {source}")
     print(f"{label}: execution accuracy {table.execution_match.mean():.1%}, "
           f"exact match {table.exact_match.mean():.1%} on {len(table)} questions ({source})")
     return table
