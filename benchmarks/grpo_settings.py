@@ -74,16 +74,11 @@ def main() -> None:
     for seed in args.seeds:
         merged, base, questions, samples, sample_seconds = seed_start(seed, out, test_rows, args.questions,
                                                                       args.samples, 1.0)
-        prompts, zero = [], 0
-        for question, answers in zip(questions, samples, strict=True):
-            row = {"prompt": question["messages"][:-1], "gold_sql": question["messages"][-1]["content"],
-                   "db_id": question["db_id"]}
-            scores = reward([[{"content": a}] for a in answers], [row["gold_sql"]] * len(answers),
-                            [row["db_id"]] * len(answers))
-            if len(set(scores)) > 1:
-                prompts.append(row)
-            else:
-                zero += 1
+        rows = [{"prompt": question["messages"][:-1], "gold_sql": question["messages"][-1]["content"],
+                 "db_id": question["db_id"]} for question in questions]
+        signal = lora.score_groups(rows, samples, [reward]).signal.tolist()
+        prompts = [row for row, mixed in zip(rows, signal, strict=True) if mixed]
+        zero = len(rows) - len(prompts)
         for name in args.settings:
             steps, per_step, generations, rate = SETTINGS[name]
             start = time.perf_counter()
